@@ -1,0 +1,121 @@
+"""The parameters of one augmented view and their vector encoding (EquiMod paper, Appendix A.1).
+
+A view is made by, in this order: random resized crop, horizontal flip, color jitter (in a random
+order of its four operations), grayscale, Gaussian blur, solarize. `ViewParams` records what was
+sampled; `ParamLayout` turns it into the raw numerical vector of Appendix A.1:
+
+    [flags: flip, jitter, gray, (blur), (solarize)]
+    [crop x (left), crop y (top), crop width, crop height]            (input-image pixels)
+    [brightness, contrast, saturation, hue, order_1, order_2, order_3, order_4]   (if jitter)
+    [sigma]                                                             (if blur)
+
+with the order indices mapping {0: brightness, 1: contrast, 2: saturation, 3: hue} and the
+defaults (1, 1, 1, 0), (0, 1, 2, 3) and sigma 0 when an augmentation is not applied. Only the
+augmentations a policy can apply are part of the layout, so CIFAR SimCLR gives 15-d vectors
+(A.1.2), ImageNet SimCLR 17-d and BYOL 18-d (A.1.1). Normalisation of the vector is the model's
+job (see `solo_equimod.methods.equimod.ParamNormalizer`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+JITTER_OPS = ("brightness", "contrast", "saturation", "hue")
+DEFAULT_JITTER_FACTORS = (1.0, 1.0, 1.0, 0.0)
+DEFAULT_JITTER_ORDER = (0, 1, 2, 3)
+OPTIONAL_AUGMENTATIONS = ("flip", "jitter", "gray", "blur", "solarize")
+
+
+@dataclass(frozen=True)
+class ViewParams:
+    """Everything that was sampled to make one view; defaults are Appendix A.1's 'not applied'."""
+
+    crop: tuple[int, int, int, int]  # x (left), y (top), width, height in input pixels
+    flip: bool = False
+    jitter: bool = False
+    factors: tuple[float, float, float, float] = DEFAULT_JITTER_FACTORS  # b, c, s, h
+    order: tuple[int, int, int, int] = DEFAULT_JITTER_ORDER
+    gray: bool = False
+    blur: bool = False
+    sigma: float = 0.0
+    solarize: bool = False
+
+
+@dataclass(frozen=True)
+class ParamLayout:
+    """Which optional augmentations a policy can apply, hence the layout of its vectors."""
+
+    flip: bool = True
+    jitter: bool = True
+    gray: bool = True
+    blur: bool = False
+    solarize: bool = False
+    names: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        flags = [f"{aug}_applied" for aug in OPTIONAL_AUGMENTATIONS if getattr(self, aug)]
+        numeric = ["crop_x", "crop_y", "crop_width", "crop_height"]
+        if self.jitter:
+            numeric += [f"{op}_factor" for op in JITTER_OPS]
+            numeric += [f"jitter_order_{k}" for k in range(1, 5)]
+        if self.blur:
+            numeric.append("blur_sigma")
+        object.__setattr__(self, "names", tuple(flags + numeric))
+
+    @property
+    def dim(self) -> int:
+        return len(self.names)
+
+    def groups(self) -> dict[str, list[int]]:
+        """Component indices per augmentation (used by the equivariance and probing reports)."""
+        out: dict[str, list[int]] = {"crop": [], "flip": [], "jitter": [], "gray": [], "blur": [], "solarize": []}
+        for i, name in enumerate(self.names):
+            if name.startswith("crop_"):
+                out["crop"].append(i)
+            elif name.startswith(("brightness", "contrast", "saturation", "hue", "jitter")):
+                out["jitter"].append(i)
+            elif name == "blur_sigma":
+                out["blur"].append(i)
+            else:
+                out[name.removesuffix("_applied")].append(i)
+        return {k: v for k, v in out.items() if v}
+
+    def encode(self, p: ViewParams) -> list[float]:
+        """The raw Appendix A.1 vector of one view."""
+        vec = [float(getattr(p, aug)) for aug in OPTIONAL_AUGMENTATIONS if getattr(self, aug)]
+        vec += [float(v) for v in p.crop]
+        if self.jitter:
+            factors = p.factors if p.jitter else DEFAULT_JITTER_FACTORS
+            order = p.order if p.jitter else DEFAULT_JITTER_ORDER
+            vec += [float(v) for v in factors] + [float(v) for v in order]
+        if self.blur:
+            vec.append(float(p.sigma) if p.blur else 0.0)
+        return vec
+
+    def encode_tensor(self, p: ViewParams) -> torch.Tensor:
+        return torch.tensor(self.encode(p), dtype=torch.float32)
+
+    def decode(self, vec: torch.Tensor | list[float]) -> ViewParams:
+        """Inverse of `encode` (augmentations outside the layout come back as not applied)."""
+        values = dict(zip(self.names, [float(v) for v in vec]))
+        if len(values) != self.dim:
+            raise ValueError(f"parameter vector has {len(list(vec))} components, layout {self.names} needs {self.dim}")
+        flag = {aug: bool(round(values.get(f"{aug}_applied", 0.0))) for aug in OPTIONAL_AUGMENTATIONS}
+        crop = tuple(int(round(values[k])) for k in ("crop_x", "crop_y", "crop_width", "crop_height"))
+        factors, order = DEFAULT_JITTER_FACTORS, DEFAULT_JITTER_ORDER
+        if self.jitter:
+            factors = tuple(values[f"{op}_factor"] for op in JITTER_OPS)
+            order = tuple(int(round(values[f"jitter_order_{k}"])) for k in range(1, 5))
+        return ViewParams(
+            crop=crop,  # type: ignore[arg-type]
+            flip=flag["flip"],
+            jitter=flag["jitter"],
+            factors=factors,  # type: ignore[arg-type]
+            order=order,  # type: ignore[arg-type]
+            gray=flag["gray"],
+            blur=flag["blur"],
+            sigma=values.get("blur_sigma", 0.0),
+            solarize=flag["solarize"],
+        )

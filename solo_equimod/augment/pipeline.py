@@ -1,0 +1,85 @@
+"""The torchvision pretraining transform: image -> (views, raw parameter vectors, original)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from PIL import Image
+from torchvision.transforms.v2 import functional as F
+
+from solo_equimod.augment.apply import apply_view_params
+from solo_equimod.augment.params import ParamLayout
+from solo_equimod.augment.policy import ViewPolicy, layout_for
+from solo_equimod.augment.sample import sample_view_params
+
+
+@dataclass(frozen=True)
+class OriginalView:
+    """How the un-augmented image is shown to the encoder: as is (CIFAR-size data) or
+    Resize(`resize`) + CenterCrop(`center_crop`) (ImageNet-size data: 256 / 224)."""
+
+    resize: int | None = None
+    center_crop: int | None = None
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        if self.resize is not None:
+            image = F.resize(image, [self.resize], antialias=True)
+        if self.center_crop is not None:
+            image = F.center_crop(image, [self.center_crop])
+        return image
+
+
+def to_uint8_tensor(image: Image.Image | torch.Tensor) -> torch.Tensor:
+    """PIL image or uint8 tensor -> uint8 RGB CHW tensor."""
+    if isinstance(image, torch.Tensor):
+        return image if image.shape[0] == 3 else image.expand(3, -1, -1)
+    return F.pil_to_tensor(image.convert("RGB"))
+
+
+class ParamPretrainTransform:
+    """Makes the views of one image and returns their raw Appendix A.1 vectors and the original.
+
+    Returns `(views, params, original)`: lists of normalised float views and float32 vectors
+    (one per view, all of `self.layout.dim` components), and the normalised original image.
+    """
+
+    def __init__(
+        self,
+        policies: Sequence[ViewPolicy],
+        mean: Sequence[float],
+        std: Sequence[float],
+        original: OriginalView = OriginalView(),
+    ) -> None:
+        self.policies = list(policies)
+        self.layout: ParamLayout = layout_for(self.policies)
+        self.mean, self.std = list(mean), list(std)
+        self.original = original
+
+    def normalize(self, image: torch.Tensor) -> torch.Tensor:
+        return F.normalize(F.to_dtype(image, torch.float32, scale=True), self.mean, self.std)
+
+    def __call__(self, image: Image.Image | torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
+        img = to_uint8_tensor(image)
+        height, width = img.shape[-2:]
+        views, params = [], []
+        for policy in self.policies:
+            p = sample_view_params(policy, height, width)
+            views.append(self.normalize(apply_view_params(img, p, policy)))
+            params.append(self.layout.encode_tensor(p))
+        return views, params, self.normalize(self.original(img))
+
+    def sample_param_vectors(self, sizes: Sequence[tuple[int, int]], num_samples: int, seed: int) -> torch.Tensor:
+        """Seeded raw vectors from the same sampler over the given (height, width) input sizes,
+        cycling through views and sizes: the sample that the model's normalisation is estimated on."""
+        if not sizes:
+            raise ValueError("need at least one input image size to sample augmentation parameters")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            rows = []
+            for k in range(num_samples):
+                policy = self.policies[k % len(self.policies)]
+                h, w = sizes[(k // len(self.policies)) % len(sizes)]
+                rows.append(self.layout.encode(sample_view_params(policy, h, w)))
+        return torch.tensor(rows, dtype=torch.float32)
