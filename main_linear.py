@@ -1,0 +1,18 @@
+"""Linear evaluation of a pretrained backbone:
+`python main_linear.py --config-path scripts/linear/cifar --config-name linear.yaml pretrained_feature_extractor=PATH`."""
+
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+from solo_equimod.eval.linear import run_linear
+
+
+@hydra.main(version_base="1.3", config_path=None, config_name=None)
+def main(cfg: DictConfig) -> None:
+    run_linear(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,19 @@
+"""Pretrain a method: `python main_pretrain.py --config-path scripts/pretrain/cifar --config-name byol_equimod.yaml`.
+
+Any key can be overridden on the command line (`optimizer.lr=1.0 data.num_workers=2`)."""
+
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+from solo_equimod.training import pretrain
+
+
+@hydra.main(version_base="1.3", config_path=None, config_name=None)
+def main(cfg: DictConfig) -> None:
+    pretrain(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""Backbones by name: torchvision ResNets (with the CIFAR stem for small images), any timm model,
+and `tiny_cnn`, a few-layer network for CPU demos and tests."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from torch import nn
+from torchvision import models as tv_models
+
+_TORCHVISION_RESNETS: dict[str, Callable[..., nn.Module]] = {
+    "resnet18": tv_models.resnet18,
+    "resnet34": tv_models.resnet34,
+    "resnet50": tv_models.resnet50,
+}
+
+
+def _tiny_cnn(width: int = 32) -> tuple[nn.Module, int]:
+    # Own network because no library model trains at a useful rate on a laptop CPU; demo/test only.
+    def block(cin: int, cout: int) -> list[nn.Module]:
+        return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+    layers = block(3, width) + block(width, width) + [nn.MaxPool2d(2)]
+    layers += block(width, 2 * width) + [nn.MaxPool2d(2)] + block(2 * width, 4 * width)
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+    return nn.Sequential(*layers), 4 * width
+
+
+def _torchvision_resnet(name: str, cifar: bool, **kwargs: Any) -> tuple[nn.Module, int]:
+    net = _TORCHVISION_RESNETS[name](weights=None, **kwargs)
+    if cifar:  # CIFAR variant (He et al. 2016): 3x3 stride-1 stem, no max-pool
+        net.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
+        net.maxpool = nn.Identity()
+    features_dim = net.fc.in_features
+    net.fc = nn.Identity()
+    return net, features_dim
+
+
+def build_backbone(name: str, cifar: bool = False, **kwargs: Any) -> tuple[nn.Module, int]:
+    """Name -> (randomly initialised feature extractor without classifier, feature dimension).
+
+    `cifar=True` swaps the ResNet stem for 32-96 px images. Names that are neither ours nor
+    torchvision's are looked up in timm; an unknown name is an error listing the options."""
+    if name == "tiny_cnn":
+        return _tiny_cnn(**kwargs)
+    if name in _TORCHVISION_RESNETS:
+        return _torchvision_resnet(name, cifar, **kwargs)
+    import timm
+
+    if not timm.is_model(name):
+        raise ValueError(
+            f"backbone.name={name!r} is unknown; use tiny_cnn, {', '.join(_TORCHVISION_RESNETS)} or a timm model name"
+        )
+    net = timm.create_model(name, pretrained=False, num_classes=0, **kwargs)
+    return net, int(net.num_features)
+
+

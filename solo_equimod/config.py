@@ -1,0 +1,143 @@
+"""Configuration schema (solo-learn's keys) and its validation.
+
+The schema is a structured omegaconf config: merging a user's YAML into it rejects unknown keys
+and wrong types with an error that names the key, so we only add the checks it cannot do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+
+class ConfigError(ValueError):
+    """A configuration problem, with the offending key in the message."""
+
+
+@dataclass
+class BackboneConfig:
+    name: str = "resnet18"
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class OriginalConfig:
+    """The un-augmented image EquiMod encodes: as is (null, null) or Resize + CenterCrop."""
+
+    resize: Optional[int] = None
+    center_crop: Optional[int] = None
+
+
+@dataclass
+class DataConfig:
+    dataset: str = MISSING
+    train_path: Optional[str] = None
+    val_path: Optional[str] = None
+    format: str = "image_folder"  # image_folder | dali
+    num_workers: int = 4
+    download: bool = False
+    num_classes: Optional[int] = None  # filled from the dataset when null
+    synthetic_size: Optional[int] = None  # number of training images of the synthetic dataset
+    skip_corrupt: bool = False  # dali: skip unreadable files with a warning instead of failing
+    original: OriginalConfig = field(default_factory=OriginalConfig)
+
+
+@dataclass
+class OptimizerConfig:
+    name: str = "lars"
+    batch_size: int = MISSING
+    lr: float = MISSING
+    classifier_lr: float = 0.1
+    weight_decay: float = MISSING
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SchedulerConfig:
+    name: str = "warmup_cosine"
+    warmup_epochs: float = 10
+
+
+@dataclass
+class CheckpointConfig:
+    enabled: bool = True
+    dir: str = "trained_models"
+    frequency: int = 1  # epochs between checkpoints
+
+
+@dataclass
+class AutoResumeConfig:
+    enabled: bool = False
+
+
+@dataclass
+class WandbConfig:
+    enabled: bool = False
+    project: str = "solo-equimod"
+    entity: Optional[str] = None
+    offline: bool = False
+
+
+@dataclass
+class PretrainConfig:
+    name: str = MISSING
+    method: str = MISSING
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    method_kwargs: dict[str, Any] = field(default_factory=dict)
+    data: DataConfig = field(default_factory=DataConfig)
+    augmentations: list[dict[str, Any]] = MISSING
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    auto_resume: AutoResumeConfig = field(default_factory=AutoResumeConfig)
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+    max_epochs: int = MISSING
+    max_steps: int = -1
+    limit_train_batches: Optional[float] = None
+    limit_val_batches: Optional[float] = None
+    devices: Any = 1
+    num_nodes: int = 1
+    accelerator: str = "auto"
+    strategy: str = "auto"
+    precision: str = "32-true"
+    sync_batchnorm: bool = False
+    seed: int = 5
+    log_dir: str = "outputs"
+    log_every_n_steps: int = 50
+
+
+def _strip_hydra(cfg: DictConfig) -> DictConfig:
+    container = OmegaConf.to_container(cfg, resolve=False)
+    container.pop("hydra", None)  # type: ignore[union-attr]
+    return OmegaConf.create(container)
+
+
+def _missing_keys(cfg: DictConfig, prefix: str = "") -> list[str]:
+    keys = []
+    for key in cfg.keys():
+        full = f"{prefix}{key}"
+        if OmegaConf.is_missing(cfg, key):
+            keys.append(full)
+        elif isinstance(cfg[key], DictConfig):
+            keys += _missing_keys(cfg[key], f"{full}.")
+    return keys
+
+
+def validate(cfg: DictConfig, schema: type = PretrainConfig) -> DictConfig:
+    """User config -> typed config; raises ConfigError naming the key for unknown keys, wrong
+    types, missing required keys and an unknown method."""
+    from solo_equimod.methods import METHODS  # late import: methods import this package's modules
+
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(schema), _strip_hydra(cfg))
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"invalid config: {err.msg} (key: {err.full_key})") from err
+    missing = _missing_keys(merged)
+    if missing:
+        raise ConfigError(f"missing required config key(s): {', '.join(missing)}")
+    if "method" in merged and merged.method not in METHODS:
+        raise ConfigError(f"method={merged.method!r} is unknown; valid: {', '.join(sorted(METHODS))}")
+    return merged

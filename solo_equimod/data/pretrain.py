@@ -1,0 +1,116 @@
+"""Pretraining and online-validation data: batches of `(index, views[2], params[2], original, target)`.
+
+`data.format: image_folder` (default) decodes and augments with torchvision in DataLoader workers;
+`data.format: dali` hands the training loader to NVIDIA DALI (`solo_equimod.data.dali_loader`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from omegaconf import DictConfig
+from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms.v2 import functional as F
+
+from solo_equimod.augment import OriginalView, ParamPretrainTransform, policies_from_config
+from solo_equimod.augment.pipeline import to_uint8_tensor
+from solo_equimod.data.datasets import DATASET_INFO, build_dataset
+
+FORMATS = ("image_folder", "dali")
+
+
+class PretrainDataset(Dataset):
+    """Wraps a `(PIL image, target)` dataset into `(index, views, params, original, target)`."""
+
+    def __init__(self, base: Dataset, transform: ParamPretrainTransform) -> None:
+        self.base, self.transform = base, transform
+
+    def __len__(self) -> int:
+        return len(self.base)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> tuple[int, list[torch.Tensor], list[torch.Tensor], torch.Tensor, int]:
+        image, target = self.base[index]
+        views, params, original = self.transform(image)
+        return index, views, params, original, int(target)
+
+
+class EvalTransform:
+    """Deterministic view for validation and feature extraction: the original view, normalised."""
+
+    def __init__(self, mean: list[float], std: list[float], original: OriginalView) -> None:
+        self.mean, self.std, self.original = mean, std, original
+
+    def __call__(self, image: Any) -> torch.Tensor:
+        image = self.original(to_uint8_tensor(image))
+        return F.normalize(F.to_dtype(image, torch.float32, scale=True), self.mean, self.std)
+
+
+def original_view(cfg: DictConfig) -> OriginalView:
+    return OriginalView(resize=cfg.data.original.resize, center_crop=cfg.data.original.center_crop)
+
+
+def build_pretrain_transform(cfg: DictConfig) -> ParamPretrainTransform:
+    info = DATASET_INFO[cfg.data.dataset]
+    return ParamPretrainTransform(policies_from_config(cfg.augmentations), info.mean, info.std, original_view(cfg))
+
+
+def build_eval_transform(cfg: DictConfig) -> EvalTransform:
+    info = DATASET_INFO[cfg.data.dataset]
+    return EvalTransform(list(info.mean), list(info.std), original_view(cfg))
+
+
+def build_split(cfg: DictConfig, split: str, transform: Any) -> Dataset | None:
+    """The dataset of a split (`train` / `val`), or None for a custom dataset without `val_path`."""
+    root = cfg.data.train_path if split == "train" else cfg.data.val_path
+    if split == "val" and root is None and cfg.data.dataset in ("custom", "imagenet", "imagenet100"):
+        return None
+    size = cfg.data.synthetic_size if split == "train" else None
+    return build_dataset(cfg.data.dataset, root, split, transform=transform, download=cfg.data.download,
+                         synthetic_size=size)
+
+
+class PretrainDataModule(pl.LightningDataModule):
+    """Train loader of augmented views with parameters; val loader of (image, target) for the
+    online classifier. Built lazily so DALI shards know their rank."""
+
+    def __init__(self, cfg: DictConfig) -> None:
+        super().__init__()
+        if cfg.data.format not in FORMATS:
+            raise ValueError(f"data.format={cfg.data.format!r} is unknown; valid: {FORMATS}")
+        self.cfg = cfg
+        self.transform = build_pretrain_transform(cfg)
+        self.train_set = build_split(cfg, "train", transform=None)
+        self.val_set = build_split(cfg, "val", transform=build_eval_transform(cfg))
+
+    def train_dataloader(self) -> Any:
+        cfg = self.cfg
+        if cfg.data.format == "dali":
+            return self._dali_loader()
+        return DataLoader(
+            PretrainDataset(self.train_set, self.transform), batch_size=cfg.optimizer.batch_size, shuffle=True,
+            num_workers=cfg.data.num_workers, drop_last=True, pin_memory=torch.cuda.is_available(),
+            persistent_workers=cfg.data.num_workers > 0,
+        )
+
+    def val_dataloader(self) -> Any:
+        if self.val_set is None:
+            return []
+        return DataLoader(self.val_set, batch_size=self.cfg.optimizer.batch_size, shuffle=False,
+                          num_workers=self.cfg.data.num_workers, persistent_workers=self.cfg.data.num_workers > 0)
+
+    def _dali_loader(self) -> Any:
+        from solo_equimod.data.dali_loader import build_dali_pretrain_loader
+
+        cfg, trainer = self.cfg, self.trainer
+        on_gpu = trainer is not None and trainer.accelerator.__class__.__name__ == "CUDAAccelerator"
+        info = DATASET_INFO[cfg.data.dataset]
+        return build_dali_pretrain_loader(
+            root=cfg.data.train_path, policies=self.transform.policies, mean=info.mean, std=info.std,
+            original=self.transform.original, batch_size=cfg.optimizer.batch_size,
+            num_threads=max(1, cfg.data.num_workers), device="gpu" if on_gpu else "cpu",
+            device_id=trainer.local_rank if on_gpu else None,
+            shard_id=trainer.global_rank if trainer else 0, num_shards=trainer.world_size if trainer else 1,
+            seed=cfg.seed, drop_last=True, skip_corrupt=cfg.data.skip_corrupt,
+        )

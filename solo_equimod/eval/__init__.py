@@ -1,0 +1,1 @@
+"""Evaluation: linear probe (and, later, kNN and equivariance measures)."""

@@ -1,0 +1,160 @@
+"""Linear evaluation of a frozen backbone (EquiMod paper Sec. 3.2.1): SGD with Nesterov momentum
+0.9, lr 0.2, cosine decay, 90 epochs, batch 256, no weight decay; top-1 and top-5.
+
+`augment: true` trains on random-resized-crop + flip views through the frozen backbone, as
+solo-learn does; `augment: false` extracts the features once and trains on them (same protocol,
+no augmentation), which is what makes CPU evaluation practical.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import lightning.pytorch as pl
+import torch
+from lightly.utils.benchmarking.topk import mean_topk_accuracy
+from omegaconf import DictConfig
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+from torchvision.transforms import v2
+from tqdm import tqdm
+
+from solo_equimod.checkpoints import load_method
+from solo_equimod.config import DataConfig, validate
+from solo_equimod.data.datasets import DATASET_INFO, num_classes_of
+from solo_equimod.data.pretrain import build_eval_transform, build_split
+
+
+@dataclass
+class LinearOptimizerConfig:
+    name: str = "sgd"
+    batch_size: int = 256  # Sec. 3.2.1
+    lr: float = 0.2  # Sec. 3.2.1
+    weight_decay: float = 0.0  # Sec. 3.2.1: no weight decay
+    momentum: float = 0.9  # Sec. 3.2.1: Nesterov momentum 0.9
+    nesterov: bool = True
+
+
+@dataclass
+class LinearConfig:
+    name: str = "linear"
+    pretrained_feature_extractor: str = "???"
+    data: DataConfig = field(default_factory=DataConfig)
+    optimizer: LinearOptimizerConfig = field(default_factory=LinearOptimizerConfig)
+    max_epochs: int = 90  # Sec. 3.2.1
+    augment: bool = True
+    accelerator: str = "auto"
+    devices: Any = 1
+    precision: str = "32-true"
+    seed: int = 5
+    output: Optional[str] = None  # JSON report path; default: next to the checkpoint
+
+
+class LinearClassifier(pl.LightningModule):
+    """A linear layer on frozen features (`backbone=None`: the inputs are features already)."""
+
+    def __init__(self, backbone: nn.Module | None, features_dim: int, num_classes: int,
+                 opt: LinearOptimizerConfig) -> None:
+        super().__init__()
+        self.backbone = backbone
+        if backbone is not None:
+            backbone.requires_grad_(False)
+        self.classifier = nn.Linear(features_dim, num_classes)
+        self.opt = opt
+        self.val_preds: list[torch.Tensor] = []
+        self.val_targets: list[torch.Tensor] = []
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        if self.backbone is None:
+            return x
+        self.backbone.eval()  # frozen: BatchNorm statistics stay those of pretraining
+        with torch.no_grad():
+            return self.backbone(x)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch[0], batch[1]
+        loss = nn.functional.cross_entropy(self.classifier(self.features(x)), y)
+        self.log("train_loss", loss, prog_bar=True, batch_size=y.shape[0])
+        return loss
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        x, y = batch[0], batch[1]
+        self.val_preds.append(self.classifier(self.features(x)).topk(5, dim=1).indices.cpu())
+        self.val_targets.append(y.cpu())
+
+    def on_validation_epoch_end(self) -> None:
+        if not self.val_preds:
+            return
+        k = (1, min(5, self.classifier.out_features))
+        acc = mean_topk_accuracy(torch.cat(self.val_preds), torch.cat(self.val_targets), k=k)
+        self.log_dict({"val_acc1": acc[1], "val_acc5": acc[k[1]]}, prog_bar=True)
+        self.val_preds.clear()
+        self.val_targets.clear()
+
+    def configure_optimizers(self) -> Any:
+        if self.opt.name != "sgd":
+            raise ValueError(f"optimizer.name={self.opt.name!r}: linear evaluation uses 'sgd' (Sec. 3.2.1)")
+        optimizer = torch.optim.SGD(self.classifier.parameters(), lr=self.opt.lr, momentum=self.opt.momentum,
+                                    nesterov=self.opt.nesterov, weight_decay=self.opt.weight_decay)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.trainer.max_epochs)
+        return [optimizer], [scheduler]
+
+
+@torch.no_grad()
+def extract_features(backbone: nn.Module, loader: DataLoader, desc: str = "features") -> tuple[torch.Tensor, torch.Tensor]:
+    """Frozen-backbone features and targets of a whole loader, with a progress bar."""
+    backbone.eval()
+    feats, targets = [], []
+    for x, y in tqdm(loader, desc=desc, leave=False):
+        feats.append(backbone(x))
+        targets.append(y)
+    return torch.cat(feats), torch.cat(targets)
+
+
+def _train_transform(pretrain_cfg: DictConfig, data_cfg: DictConfig) -> v2.Compose:
+    info = DATASET_INFO[data_cfg.dataset]
+    crop = int(pretrain_cfg.augmentations[0].crop_size)
+    return v2.Compose([v2.ToImage(), v2.RandomResizedCrop(crop, antialias=True), v2.RandomHorizontalFlip(),
+                       v2.ToDtype(torch.float32, scale=True), v2.Normalize(info.mean, info.std)])
+
+
+def run_linear(raw_cfg: DictConfig) -> dict[str, float]:
+    """Train and evaluate the linear probe; writes and returns {"top1", "top5", ...}."""
+    cfg = validate(raw_cfg, LinearConfig)
+    pl.seed_everything(cfg.seed, workers=True)
+    method = load_method(cfg.pretrained_feature_extractor)
+    backbone = method.backbone
+    eval_tf = build_eval_transform(cfg)
+    train_tf = _train_transform(method.cfg, cfg.data) if cfg.augment else eval_tf
+    train_set, val_set = build_split(cfg, "train", train_tf), build_split(cfg, "val", eval_tf)
+    if val_set is None:
+        raise ValueError("linear evaluation needs validation data: set data.val_path")
+    num_classes = cfg.data.num_classes or num_classes_of(train_set)
+    loader = lambda ds, shuffle: DataLoader(ds, batch_size=cfg.optimizer.batch_size, shuffle=shuffle,  # noqa: E731
+                                            num_workers=cfg.data.num_workers)
+    train_loader, val_loader = loader(train_set, True), loader(val_set, False)
+    model_backbone: nn.Module | None = backbone
+    if not cfg.augment:
+        train_loader = loader(TensorDataset(*extract_features(backbone, loader(train_set, False), "train features")), True)
+        val_loader = loader(TensorDataset(*extract_features(backbone, val_loader, "val features")), False)
+        model_backbone = None
+    model = LinearClassifier(model_backbone, method.features_dim, num_classes, cfg.optimizer)
+    trainer = pl.Trainer(max_epochs=cfg.max_epochs, accelerator=cfg.accelerator, devices=cfg.devices,
+                         precision=cfg.precision, logger=False, enable_checkpointing=False,
+                         check_val_every_n_epoch=cfg.max_epochs)
+    trainer.fit(model, train_loader, val_loader)
+    metrics = trainer.callback_metrics
+    result = {"top1": float(metrics["val_acc1"]) * 100, "top5": float(metrics["val_acc5"]) * 100,
+              "dataset": cfg.data.dataset, "epochs": cfg.max_epochs, "augment": cfg.augment,
+              "checkpoint": str(cfg.pretrained_feature_extractor)}
+    out = Path(cfg.output) if cfg.output else Path(cfg.pretrained_feature_extractor).with_name(
+        f"linear_{cfg.data.dataset}.json")
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    tmp.write_text(json.dumps(result, indent=2))
+    tmp.replace(out)  # atomic: a crash never leaves a half-written report
+    print(json.dumps(result, indent=2))
+    return result
+

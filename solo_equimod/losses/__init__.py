@@ -1,0 +1,1 @@
+"""Small pure loss functions, one per method family."""

@@ -1,0 +1,187 @@
+"""Base LightningModules: one backbone, an invariance loss, an online linear classifier.
+
+A batch is `(index, views[2], params[2], original, target)` (see `solo_equimod.data.pretrain`).
+Subclasses implement `invariance_step(view_feats, views)`; `ssl_step` is the seam EquiMod and
+other add-ons override to add inputs (the original image) and losses.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any, ClassVar
+
+import lightning.pytorch as pl
+import torch
+from lightly.models.utils import get_weight_decay_parameters
+from lightly.utils.benchmarking import OnlineLinearClassifier
+from lightly.utils.lars import LARS
+from lightly.utils.scheduler import CosineWarmupScheduler, cosine_schedule
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from solo_equimod.backbones import build_backbone
+
+OPTIMIZERS = ("lars", "sgd", "adamw")
+SCHEDULERS = ("warmup_cosine", "none")
+
+
+def resolve_method_kwargs(cfg: DictConfig, defaults: dict[str, Any], method: str) -> dict[str, Any]:
+    """`method_kwargs` over the method's defaults; an unknown key is an error naming the valid ones."""
+    given = OmegaConf.to_container(cfg.get("method_kwargs") or OmegaConf.create({}), resolve=True)
+    unknown = set(given) - set(defaults)
+    if unknown:
+        raise KeyError(f"unknown method_kwargs key(s) {sorted(unknown)} for method {method!r}; valid: {sorted(defaults)}")
+    return {**defaults, **given}
+
+
+class BaseMethod(pl.LightningModule):
+    """Backbone + online classifier + optimisation; subclasses add heads and the invariance loss."""
+
+    KWARGS_DEFAULTS: ClassVar[dict[str, Any]] = {"gather_distributed": True}
+    uses_original: ClassVar[bool] = False
+
+    def __init__(self, cfg: DictConfig | dict) -> None:
+        super().__init__()
+        cfg = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg)
+        self.save_hyperparameters({"cfg": OmegaConf.to_container(cfg, resolve=True)})
+        self.cfg = cfg
+        self.kwargs = resolve_method_kwargs(cfg, self.KWARGS_DEFAULTS, cfg.method)
+        self.gather_distributed = bool(self.kwargs["gather_distributed"])
+        crop_size = int(cfg.augmentations[0].crop_size)
+        self.backbone, self.features_dim = build_backbone(
+            cfg.backbone.name, cifar=crop_size <= 64, **(cfg.backbone.get("kwargs") or {})
+        )
+        self.online_classifier = OnlineLinearClassifier(self.features_dim, int(cfg.data.num_classes))
+
+    # ----- what subclasses provide ------------------------------------------------------------
+    @property
+    def learnable_params(self) -> list[nn.Module]:
+        """Modules trained by the SSL loss (the classifier has its own parameter group)."""
+        return [self.backbone]
+
+    def invariance_step(self, view_feats: list[torch.Tensor], views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Invariance loss from the backbone features of the views; returns at least {"loss"}."""
+        raise NotImplementedError  # abstract
+
+    # ----- forward ------------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        feats = self.backbone(x)
+        return {"feats": feats, "logits": self.online_classifier(feats)}
+
+    def encode(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Backbone features of several image batches; batches of the same size go through the
+        backbone together so they share BatchNorm statistics (as the official EquiMod code)."""
+        feats: list[torch.Tensor | None] = [None] * len(inputs)
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for i, x in enumerate(inputs):
+            by_shape.setdefault(tuple(x.shape[1:]), []).append(i)
+        for idx in by_shape.values():
+            out = self.backbone(torch.cat([inputs[i] for i in idx]))
+            for i, f in zip(idx, out.chunk(len(idx))):
+                feats[i] = f
+        return feats  # type: ignore[return-value]
+
+    def ssl_step(self, views: list[torch.Tensor], params: list[torch.Tensor],
+                 original: torch.Tensor) -> tuple[dict[str, torch.Tensor], list[torch.Tensor]]:
+        view_feats = self.encode(views)
+        return self.invariance_step(view_feats, views), view_feats
+
+    # ----- steps --------------------------------------------------------------------------------
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        _, views, params, original, targets = batch
+        out, view_feats = self.ssl_step(list(views), list(params), original)
+        cls_loss, cls_log = self.online_classifier.training_step(
+            (torch.cat(view_feats).detach(), targets.repeat(len(view_feats))), batch_idx
+        )
+        batch_size = targets.shape[0]
+        self.log_dict({f"train_{k}": v.detach() for k, v in out.items()}, prog_bar=False, batch_size=batch_size)
+        self.log("train_loss", out["loss"].detach(), prog_bar=True, batch_size=batch_size)
+        self.log_dict(cls_log, batch_size=batch_size)
+        return out["loss"] + cls_loss
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        images, targets = batch[0], batch[1]
+        _, log = self.online_classifier.validation_step((self.backbone(images), targets), batch_idx)
+        self.log_dict({"val_acc1": log["val_online_cls_top1"], "val_acc5": log["val_online_cls_top5"],
+                       "val_loss": log["val_online_cls_loss"]}, prog_bar=True, batch_size=targets.shape[0],
+                      sync_dist=True)
+
+    # ----- optimisation -------------------------------------------------------------------------
+    def configure_optimizers(self) -> Any:
+        opt_cfg = self.cfg.optimizer
+        decay, no_decay = get_weight_decay_parameters(self.learnable_params)  # biases and norms: no wd, no LARS
+        groups = [
+            {"name": "decay", "params": decay, "weight_decay": float(opt_cfg.weight_decay)},
+            {"name": "no_decay", "params": no_decay, "weight_decay": 0.0},
+            {"name": "classifier", "params": list(self.online_classifier.parameters()), "weight_decay": 0.0,
+             "lr": float(opt_cfg.classifier_lr)},
+        ]
+        kwargs = dict(opt_cfg.get("kwargs") or {})
+        name = opt_cfg.name
+        if name == "lars":
+            optimizer: torch.optim.Optimizer = LARS(groups, lr=float(opt_cfg.lr), **{"momentum": 0.9, **kwargs})
+        elif name == "sgd":
+            optimizer = torch.optim.SGD(groups, lr=float(opt_cfg.lr), **{"momentum": 0.9, **kwargs})
+        elif name == "adamw":
+            optimizer = torch.optim.AdamW(groups, lr=float(opt_cfg.lr), **kwargs)
+        else:
+            raise ValueError(f"optimizer.name={name!r} is unknown; valid: {OPTIMIZERS}")
+        sched = self.cfg.scheduler.name
+        if sched == "none":
+            return optimizer
+        if sched != "warmup_cosine":
+            raise ValueError(f"scheduler.name={sched!r} is unknown; valid: {SCHEDULERS}")
+        total_steps = int(self.trainer.estimated_stepping_batches)
+        steps_per_epoch = max(1, math.ceil(total_steps / max(1, self.trainer.max_epochs or 1)))
+        warmup_steps = min(int(float(self.cfg.scheduler.warmup_epochs) * steps_per_epoch), total_steps)
+        scheduler = CosineWarmupScheduler(optimizer, warmup_epochs=warmup_steps, max_epochs=total_steps,
+                                          end_value=0.0)
+        return [optimizer], [{"scheduler": scheduler, "interval": "step"}]
+
+
+@torch.no_grad()
+def momentum_update(online: nn.Module, target: nn.Module, tau: float) -> None:
+    """target <- tau * target + (1 - tau) * online, buffers included (lightly's `update_momentum`
+    skips buffers, which leaves the target's BatchNorm statistics at their initial values)."""
+    for p_t, p_o in zip(target.parameters(), online.parameters()):
+        p_t.lerp_(p_o, 1.0 - tau)
+    for b_t, b_o in zip(target.buffers(), online.buffers()):
+        if b_t.dtype.is_floating_point:
+            b_t.lerp_(b_o, 1.0 - tau)
+        else:
+            b_t.copy_(b_o)
+
+
+class BaseMomentumMethod(BaseMethod):
+    """Adds momentum (EMA) copies of chosen modules, with BYOL's cosine tau schedule."""
+
+    KWARGS_DEFAULTS: ClassVar[dict[str, Any]] = {
+        **BaseMethod.KWARGS_DEFAULTS, "tau_base": 0.996, "tau_final": 1.0,
+    }
+
+    def __init__(self, cfg: DictConfig | dict) -> None:
+        super().__init__(cfg)
+        self.momentum_backbone = self._frozen_copy(self.backbone)
+        self.tau = float(self.kwargs["tau_base"])
+
+    @staticmethod
+    def _frozen_copy(module: nn.Module) -> nn.Module:
+        target = copy.deepcopy(module)
+        for p in target.parameters():
+            p.requires_grad = False
+        return target
+
+    @property
+    def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
+        """(online, target) pairs updated after every optimiser step."""
+        return [(self.backbone, self.momentum_backbone)]
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        # tau follows the global step, so a resumed run continues the same schedule
+        step, total = self.trainer.global_step, max(1, int(self.trainer.estimated_stepping_batches))
+        self.tau = cosine_schedule(min(step, total), total, float(self.kwargs["tau_base"]),
+                                   float(self.kwargs["tau_final"]))
+        for online, target in self.momentum_pairs:
+            momentum_update(online, target, self.tau)
+        self.log("tau", self.tau)

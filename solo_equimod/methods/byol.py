@@ -1,0 +1,49 @@
+"""BYOL (Grill et al., 2020): online network + predictor regress a momentum target network."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from lightly.loss import NegativeCosineSimilarity
+from lightly.models.modules.heads import BYOLPredictionHead, BYOLProjectionHead
+from omegaconf import DictConfig
+from torch import nn
+
+from solo_equimod.methods.base import BaseMomentumMethod
+
+
+class BYOL(BaseMomentumMethod):
+    KWARGS_DEFAULTS: ClassVar[dict[str, Any]] = {
+        **BaseMomentumMethod.KWARGS_DEFAULTS,  # tau_base 0.996 with a cosine schedule (Sec. 3.1.2)
+        "proj_hidden_dim": 4096,
+        "proj_output_dim": 256,  # Sec. 3.1.2: invariant space of 256 dimensions
+        "pred_hidden_dim": 4096,
+    }
+
+    def __init__(self, cfg: DictConfig | dict) -> None:
+        super().__init__(cfg)
+        k = self.kwargs
+        self.projector = BYOLProjectionHead(self.features_dim, k["proj_hidden_dim"], k["proj_output_dim"])
+        self.predictor = BYOLPredictionHead(k["proj_output_dim"], k["pred_hidden_dim"], k["proj_output_dim"])
+        self.momentum_projector = self._frozen_copy(self.projector)
+        self.criterion = NegativeCosineSimilarity()
+
+    @property
+    def learnable_params(self) -> list[nn.Module]:
+        return super().learnable_params + [self.projector, self.predictor]
+
+    @property
+    def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
+        return super().momentum_pairs + [(self.projector, self.momentum_projector)]
+
+    def invariance_step(self, view_feats: list[torch.Tensor], views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        p1, p2 = (self.predictor(self.projector(h)) for h in view_feats)
+        with torch.no_grad():
+            t1, t2 = (self.momentum_projector(h) for h in self.encode_momentum(views))
+        # symmetrised regression loss, 2 - 2cos per direction as in the paper
+        loss = 2 * (self.criterion(p1, t2) + self.criterion(p2, t1)) + 4
+        return {"loss": loss}
+
+    def encode_momentum(self, views: list[torch.Tensor]) -> list[torch.Tensor]:
+        return list(self.momentum_backbone(torch.cat(views)).chunk(len(views)))

@@ -1,0 +1,78 @@
+"""The pretraining run behind `main_pretrain.py`: config -> data, method, trainer -> checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning.pytorch as pl
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
+from omegaconf import DictConfig, OmegaConf
+
+from solo_equimod.config import validate
+from solo_equimod.data.datasets import dataset_image_sizes, num_classes_of
+from solo_equimod.data.pretrain import PretrainDataModule
+from solo_equimod.methods import METHODS, BaseMethod
+
+
+def _loggers(cfg: DictConfig, run_dir: Path) -> list[Logger]:
+    loggers: list[Logger] = [
+        CSVLogger(str(run_dir), name="", version="csv"),
+        TensorBoardLogger(str(run_dir), name="", version="tensorboard"),
+    ]
+    if cfg.wandb.enabled:
+        from lightning.pytorch.loggers import WandbLogger
+
+        loggers.append(WandbLogger(name=cfg.name, project=cfg.wandb.project, entity=cfg.wandb.entity,
+                                   offline=cfg.wandb.offline))
+    return loggers
+
+
+def fit_param_normalizer(model: BaseMethod, datamodule: PretrainDataModule) -> None:
+    """EquiMod: estimate the parameter mean/std from a seeded sample of the training sampler
+    over the dataset's image sizes (Appendix A.1), identical on every rank."""
+    equimod = getattr(model, "equimod", None)
+    if equimod is None:
+        return
+    if datamodule.transform.layout != model.param_layout:
+        raise ValueError(f"augmentation layout {datamodule.transform.layout.names} does not match the model's "
+                         f"{model.param_layout.names}")
+    kwargs = model.equimod_kwargs
+    sizes = dataset_image_sizes(datamodule.train_set, seed=kwargs["param_stats_seed"])
+    samples = datamodule.transform.sample_param_vectors(sizes, kwargs["param_stats_samples"],
+                                                        kwargs["param_stats_seed"])
+    equimod.param_normalizer.fit(samples)
+
+
+def pretrain(raw_cfg: DictConfig) -> Path:
+    """Run one pretraining; returns the path of the last checkpoint (or of the run folder)."""
+    cfg = validate(raw_cfg)
+    pl.seed_everything(cfg.seed, workers=True)
+    datamodule = PretrainDataModule(cfg)
+    if cfg.data.num_classes is None:
+        cfg.data.num_classes = num_classes_of(datamodule.train_set)
+    model = METHODS[cfg.method](cfg)
+    fit_param_normalizer(model, datamodule)
+
+    run_dir = Path(cfg.checkpoint.dir) / cfg.name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+    callbacks: list[pl.Callback] = [TQDMProgressBar(refresh_rate=1), LearningRateMonitor(logging_interval="step")]
+    checkpoint_cb = ModelCheckpoint(dirpath=run_dir, filename="{epoch}-{step}", save_last=True, save_top_k=-1,
+                                    every_n_epochs=cfg.checkpoint.frequency)
+    if cfg.checkpoint.enabled:
+        callbacks.append(checkpoint_cb)
+    ckpt_path = None
+    if cfg.auto_resume.enabled and (run_dir / "last.ckpt").is_file():
+        ckpt_path = str(run_dir / "last.ckpt")
+
+    trainer = pl.Trainer(
+        max_epochs=cfg.max_epochs, max_steps=cfg.max_steps, accelerator=cfg.accelerator, devices=cfg.devices,
+        num_nodes=cfg.num_nodes, strategy=cfg.strategy, precision=cfg.precision, sync_batchnorm=cfg.sync_batchnorm,
+        logger=_loggers(cfg, run_dir), callbacks=callbacks, enable_checkpointing=cfg.checkpoint.enabled,
+        limit_train_batches=cfg.limit_train_batches, limit_val_batches=cfg.limit_val_batches,
+        log_every_n_steps=cfg.log_every_n_steps, deterministic=False,
+    )
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    last = run_dir / "last.ckpt"
+    return last if last.is_file() else run_dir
