@@ -1,0 +1,179 @@
+"""Classification datasets by name: torchvision sets, image folders and SyntheticShapes.
+
+``build_dataset`` is the one place that turns ``data.dataset`` / ``data.train_path`` /
+``data.val_path`` into a ``Dataset`` of ``(transform(PIL RGB image), int target)``, and
+turns every way that can go wrong into an error naming the dataset, the path and the fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from torch.utils.data import Dataset, Subset
+from torchvision import datasets as tvd
+from torchvision.datasets.folder import IMG_EXTENSIONS
+
+from solo_equimod.data.synthetic import SyntheticShapes
+
+DATASETS: tuple[str, ...] = (
+    "cifar10", "cifar100", "stl10", "imagenet", "imagenet100", "custom", "synthetic",
+)
+SPLITS: tuple[str, ...] = ("train", "val")
+SYNTHETIC_SIZES: dict[str, int] = {"train": 2048, "val": 512}
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Per-channel normalisation stats, class count (None: read from the folder), image side."""
+
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    num_classes: int | None
+    image_size: int
+
+
+_CIFAR_STATS = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
+_IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+# Measured over 4096 SyntheticShapes train images (seed 0, 32 px).
+_SYNTHETIC_STATS = ((0.413, 0.412, 0.413), (0.203, 0.203, 0.204))
+
+DATASET_INFO: dict[str, DatasetInfo] = {
+    "cifar10": DatasetInfo(*_CIFAR_STATS, num_classes=10, image_size=32),
+    "cifar100": DatasetInfo(*_CIFAR_STATS, num_classes=100, image_size=32),
+    "stl10": DatasetInfo((0.4914, 0.4823, 0.4466), (0.247, 0.243, 0.261), num_classes=10, image_size=96),
+    "imagenet": DatasetInfo(*_IMAGENET_STATS, num_classes=1000, image_size=224),
+    "imagenet100": DatasetInfo(*_IMAGENET_STATS, num_classes=100, image_size=224),
+    "custom": DatasetInfo(*_IMAGENET_STATS, num_classes=None, image_size=224),
+    "synthetic": DatasetInfo(*_SYNTHETIC_STATS, num_classes=10, image_size=32),
+}
+
+_TORCHVISION = {"cifar10": tvd.CIFAR10, "cifar100": tvd.CIFAR100, "stl10": tvd.STL10}
+_FOLDER_DATASETS = ("imagenet", "imagenet100", "custom")
+
+
+def _path_key(split: str) -> str:
+    return f"data.{split}_path"
+
+
+def _check_root(name: str, root: str | None, split: str, must_exist: bool) -> Path:
+    """``root`` as a Path, or a clear error if it is unset, missing, or a file."""
+    key = _path_key(split)
+    if root is None:
+        raise ValueError(f"dataset {name!r}: no path given for split {split!r}; set {key}")
+    path = Path(root).expanduser()
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"dataset {name!r}: {key}={path} is not a directory")
+    if must_exist and not path.exists():
+        hint = (
+            f"set data.download=true or point {key} at the folder that holds "
+            f"{_TORCHVISION[name].base_folder}/" if name in _TORCHVISION
+            else f"point {key} at the {split} split folder (one sub-folder of images per class)"
+        )
+        raise FileNotFoundError(f"dataset {name!r}: {key}={path} does not exist; {hint}")
+    return path
+
+
+def _build_torchvision(name: str, root: Path, split: str, transform: Callable | None,
+                       download: bool) -> Dataset:
+    cls = _TORCHVISION[name]
+    split_kwargs = {"split": "train" if split == "train" else "test"} if name == "stl10" \
+        else {"train": split == "train"}
+    try:
+        return cls(str(root), transform=transform, download=download, **split_kwargs)
+    except RuntimeError as err:  # torchvision: "Dataset not found or corrupted."
+        raise FileNotFoundError(
+            f"dataset {name!r}: not found or corrupted under {root} (expected "
+            f"{root / cls.base_folder}); set data.download=true or point {_path_key(split)} at "
+            f"the folder that holds {cls.base_folder}/ [torchvision: {err}]"
+        ) from err
+    except OSError as err:  # a failed download: no network, disk full, ...
+        raise OSError(f"dataset {name!r}: could not download into {root}: {err}") from err
+
+
+def _build_folder(name: str, root: Path, split: str, transform: Callable | None) -> Dataset:
+    key = _path_key(split)
+    if not any(child.is_dir() for child in root.iterdir()):
+        raise FileNotFoundError(
+            f"dataset {name!r}: {key}={root} has no class folders; expected "
+            f"{root}/<class name>/<image file>, e.g. {key}=/data/imagenet/{split}"
+        )
+    try:
+        return tvd.ImageFolder(str(root), transform=transform)
+    except FileNotFoundError as err:  # torchvision: a class folder without images
+        raise FileNotFoundError(
+            f"dataset {name!r}: {key}={root} has class folders without images; every class "
+            f"folder needs files ending in one of {', '.join(IMG_EXTENSIONS)} [torchvision: {err}]"
+        ) from err
+
+
+def build_dataset(name: str, root: str | None, split: str, transform: Callable | None = None,
+                  download: bool = False, synthetic_size: int | None = None) -> Dataset:
+    """The ``split`` ("train" or "val") of dataset ``name``, yielding ``(transform(img), target)``.
+
+    cifar10/cifar100/stl10 come from torchvision (downloaded into ``root`` only if
+    ``download``; stl10 uses its labelled 'train' and 'test' folds). imagenet, imagenet100 and
+    custom are ``ImageFolder``s on ``root``, which is the split folder itself. synthetic is a
+    ``SyntheticShapes`` of ``synthetic_size`` images (default 2048 train / 512 val, 32 px)
+    and ignores ``root``.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r} (data.dataset); valid names: {', '.join(DATASETS)}")
+    if split not in SPLITS:
+        raise ValueError(f"dataset {name!r}: unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
+    if name == "synthetic":
+        size = SYNTHETIC_SIZES[split] if synthetic_size is None else synthetic_size
+        return SyntheticShapes(size, image_size=DATASET_INFO[name].image_size, split=split,
+                               transform=transform)
+    if name in _TORCHVISION:
+        path = _check_root(name, root, split, must_exist=not download)
+        return _build_torchvision(name, path, split, transform, download)
+    path = _check_root(name, root, split, must_exist=True)
+    return _build_folder(name, path, split, transform)
+
+
+def _raw_sizes(dataset: Dataset, indices: list[int]) -> list[tuple[int, int]]:
+    """(height, width) of the raw images at ``indices``, without decoding pixels."""
+    if isinstance(dataset, Subset):
+        return _raw_sizes(dataset.dataset, [int(dataset.indices[i]) for i in indices])
+    if isinstance(dataset, SyntheticShapes):
+        return [(dataset.image_size, dataset.image_size)] * len(indices)
+    if isinstance(dataset, tvd.CIFAR10):  # CIFAR100 too; data is (N, H, W, C)
+        return [tuple(dataset.data.shape[1:3])] * len(indices)
+    if isinstance(dataset, tvd.STL10):  # data is (N, C, H, W)
+        return [tuple(dataset.data.shape[2:4])] * len(indices)
+    if isinstance(dataset, tvd.DatasetFolder):
+        sizes = []
+        for i in indices:
+            with Image.open(dataset.samples[i][0]) as image:  # reads the header only
+                width, height = image.size
+            sizes.append((height, width))
+        return sizes
+    raise TypeError(
+        f"dataset_image_sizes: unsupported dataset type {type(dataset).__name__}; expected one "
+        "from build_dataset (SyntheticShapes, CIFAR10/100, STL10, ImageFolder) or a Subset of one"
+    )
+
+
+def dataset_image_sizes(dataset: Dataset, max_items: int = 256, seed: int = 0) -> list[tuple[int, int]]:
+    """(height, width) of a seeded random sample of up to ``max_items`` raw images.
+
+    Cheap (image headers only), so augmentation-parameter statistics, which depend on the
+    input size (crop boxes are in pixels), can be estimated on the real size distribution.
+    """
+    count = min(max_items, len(dataset))
+    indices = np.random.default_rng(seed).choice(len(dataset), size=count, replace=False)
+    return _raw_sizes(dataset, sorted(int(i) for i in indices))
+
+
+def num_classes_of(dataset: Dataset) -> int:
+    """The number of classes of a dataset from ``build_dataset`` (or a Subset of one)."""
+    if isinstance(dataset, Subset):
+        return num_classes_of(dataset.dataset)
+    classes = getattr(dataset, "classes", None)
+    if classes is None:
+        raise TypeError(f"num_classes_of: {type(dataset).__name__} has no 'classes' attribute")
+    return len(classes)
