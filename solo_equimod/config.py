@@ -96,8 +96,8 @@ class PretrainConfig:
     wandb: WandbConfig = field(default_factory=WandbConfig)
     max_epochs: int = MISSING
     max_steps: int = -1
-    limit_train_batches: Optional[float] = None
-    limit_val_batches: Optional[float] = None
+    limit_train_batches: Any = None  # int: batches, float: fraction (Lightning semantics)
+    limit_val_batches: Any = None
     devices: Any = 1
     num_nodes: int = 1
     accelerator: str = "auto"

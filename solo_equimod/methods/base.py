@@ -91,14 +91,15 @@ class BaseMethod(pl.LightningModule):
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         _, views, params, original, targets = batch
         out, view_feats = self.ssl_step(list(views), list(params), original)
+        loss = out["loss"]
         cls_loss, cls_log = self.online_classifier.training_step(
             (torch.cat(view_feats).detach(), targets.repeat(len(view_feats))), batch_idx
         )
         batch_size = targets.shape[0]
-        self.log_dict({f"train_{k}": v.detach() for k, v in out.items()}, prog_bar=False, batch_size=batch_size)
-        self.log("train_loss", out["loss"].detach(), prog_bar=True, batch_size=batch_size)
+        self.log("train_loss", out.pop("loss").detach(), prog_bar=True, batch_size=batch_size)
+        self.log_dict({f"train_{k}": v.detach() for k, v in out.items()}, batch_size=batch_size)
         self.log_dict(cls_log, batch_size=batch_size)
-        return out["loss"] + cls_loss
+        return loss + cls_loss
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         images, targets = batch[0], batch[1]

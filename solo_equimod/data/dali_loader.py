@@ -1,0 +1,385 @@
+"""DALI pretraining loader: ImageFolder -> `(index, views, params, original, target)` batches.
+
+It yields the same batch format as the torchvision pipeline (`ParamPretrainTransform` + DataLoader):
+index LongTensor[B], two normalised views [B, 3, S, S], two raw Appendix A.1 vectors [B, D]
+(layout `layout_for(policies)`), the normalised original [B, 3, H, W] and the target LongTensor[B].
+Views and parameters are made inside DALI by `solo_equimod.augment.dali_ops`.
+
+Epochs are owned here, not by DALI's reader: each epoch is a seeded permutation of the whole
+dataset (seed + epoch, identical on every rank), padded like `DistributedSampler` to a multiple of
+`num_shards` and strided across ranks, then cut into batches; with `drop_last` the incomplete last
+batch of a shard is dropped, otherwise it is yielded smaller. The file bytes and the dataset index
+of each sample go into the pipeline through `external_source`, so indexes and labels are the real
+ones, and one `iter()` is exactly one epoch: it starts the epoch's plan and drains the pipeline to
+its end, even if the previous `iter()` was abandoned early (the trap of solo-learn issue #265,
+where the first iterator built by the wrapper and Lightning's `iter()` skipped or doubled epochs).
+`loader.sampler.set_epoch(e)`, which Lightning calls before each epoch, sets the epoch number.
+
+Importing this module does not need DALI; building a loader does.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torchvision.datasets.folder import find_classes, make_dataset
+
+from solo_equimod.augment.params import ParamLayout
+from solo_equimod.augment.pipeline import OriginalView
+from solo_equimod.augment.policy import ViewPolicy, layout_for
+
+if TYPE_CHECKING:
+    from nvidia.dali.pipeline import Pipeline
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+INSTALL_HINT = 'NVIDIA DALI is not installed; install the extra with `pip install -e ".[dali]"` (nvidia-dali-cuda130)'
+PREFETCH = 2  # DALI's default queue depth; also how many fed batches can be in flight at once
+
+
+class CorruptImageError(RuntimeError):
+    """An image file that cannot be read or decoded (the message names the file)."""
+
+
+def require_dali() -> None:
+    """Raise an ImportError that says how to install DALI when it is missing."""
+    try:
+        import nvidia.dali  # noqa: F401
+    except ImportError as err:
+        raise ImportError(INSTALL_HINT) from err
+
+
+def list_image_folder(root: str) -> tuple[list[str], list[int], list[str]]:
+    """(files, targets, classes) of an ImageFolder tree of JPEG/PNG files, in torchvision's order."""
+    classes, class_to_idx = find_classes(root)
+    samples = make_dataset(root, class_to_idx, extensions=IMAGE_EXTENSIONS)
+    return [path for path, _ in samples], [target for _, target in samples], classes
+
+
+def _check_image(path: str) -> tuple[np.ndarray | None, str]:
+    """The file's bytes, or None and why: unreadable, empty, or a header PIL cannot identify."""
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as err:
+        return None, f"cannot read: {err}"
+    try:
+        Image.open(io.BytesIO(data.tobytes())).size  # header only, cheap
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        return None, f"not a readable JPEG/PNG image: {err}"
+    return data, ""
+
+
+def decodes(path: str) -> bool:
+    """Whether PIL can fully decode the file (used to name the culprit of a DALI decode failure)."""
+    try:
+        with Image.open(path) as img:
+            img.convert("RGB").load()
+        return True
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return False
+
+
+def epoch_plan(
+    dataset_size: int, epoch: int, seed: int, shard_id: int, num_shards: int, batch_size: int, drop_last: bool
+) -> list[np.ndarray]:
+    """The index batches of one shard for one epoch (DistributedSampler semantics, then batching)."""
+    generator = torch.Generator().manual_seed(seed + epoch)
+    order = torch.randperm(dataset_size, generator=generator)
+    per_shard = -(-dataset_size // num_shards)
+    padding = per_shard * num_shards - dataset_size
+    if padding:
+        order = torch.cat([order, order.repeat(-(-padding // dataset_size))[:padding]])
+    shard = order[shard_id::num_shards].numpy().astype(np.int64)
+    stop = len(shard) - len(shard) % batch_size if drop_last else len(shard)
+    return [shard[i : i + batch_size] for i in range(0, stop, batch_size)]
+
+
+class EpochSampler:
+    """Holds the epoch number; `set_epoch` is what Lightning calls on `loader.sampler`."""
+
+    def __init__(self) -> None:
+        self.epoch = 0
+        self._explicit = False
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch, self._explicit = int(epoch), True
+
+    def next_epoch(self) -> int:
+        """The epoch to run now; without set_epoch, epochs count up from 0 by themselves."""
+        epoch = self.epoch
+        if not self._explicit:
+            self.epoch += 1
+        self._explicit = False
+        return epoch
+
+
+class _Feeder:
+    """The `external_source` of the pipeline: (encoded bytes, dataset index) batch by batch.
+
+    DALI calls `iter()` on it when an epoch ends and `next()` when it needs data; the plan of the
+    epoch is set by the loader before, so DALI's eager re-`iter()` cannot start a wrong epoch.
+    """
+
+    def __init__(self, files: Sequence[str], skip_corrupt: bool) -> None:
+        self.files = list(files)
+        self.skip_corrupt = skip_corrupt
+        self.bad: set[int] = set()
+        self.checked = np.zeros(len(files), dtype=bool)
+        self.plan: list[np.ndarray] = []
+        self.cursor = 0
+        self.fed: list[int] = []  # plan positions of the batches handed to DALI this epoch
+        self.in_flight: deque[np.ndarray] = deque(maxlen=PREFETCH + 1)
+
+    def begin(self, plan: list[np.ndarray], cursor: int = 0) -> None:
+        self.plan, self.cursor = plan, cursor
+        self.fed = self.fed[:0] if cursor == 0 else self.fed
+        self.in_flight.clear()
+
+    def stop(self) -> None:
+        self.cursor = len(self.plan)
+
+    def __iter__(self) -> "_Feeder":
+        return self
+
+    def __next__(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        while self.cursor < len(self.plan):
+            wanted = self.plan[self.cursor]
+            self.cursor += 1
+            data, index = [], []
+            for i in wanted:
+                encoded = self._read(int(i))
+                if encoded is not None:
+                    data.append(encoded)
+                    index.append(np.array(i, dtype=np.int64))
+            self.in_flight.append(np.array([int(j) for j in index], dtype=np.int64))
+            if data:
+                self.fed.append(self.cursor - 1)
+                return data, index
+        raise StopIteration
+
+    def _read(self, i: int) -> np.ndarray | None:
+        if i in self.bad:
+            return None
+        data, why = _check_image(self.files[i])
+        if data is None:
+            self.mark_bad(i, why)
+            return None
+        self.checked[i] = True
+        return data
+
+    def mark_bad(self, i: int, why: str) -> None:
+        message = f"corrupt image file {self.files[i]!r}: {why}"
+        if not self.skip_corrupt:
+            raise CorruptImageError(message + " (pass skip_corrupt=True to skip such files with a warning)")
+        warnings.warn(f"skipping {message}", stacklevel=2)
+        self.bad.add(i)
+
+
+@dataclass(frozen=True)
+class _PipelineSpec:
+    policies: tuple[ViewPolicy, ...]
+    layout: ParamLayout
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    original: OriginalView
+    batch_size: int
+    num_threads: int
+    device: str
+    device_id: int | None
+
+
+def _build_pipeline(spec: _PipelineSpec, feeder: _Feeder, seed: int) -> "Pipeline":
+    from nvidia.dali import fn, pipeline_def, types
+
+    from solo_equimod.augment.dali_ops import make_original, make_view
+
+    @pipeline_def(enable_conditionals=True)
+    def pretrain_pipeline():  # type: ignore[no-untyped-def]
+        encoded, index = fn.external_source(source=feeder, num_outputs=2, batch=True, cycle="raise")
+        shape = fn.peek_image_shape(encoded, dtype=types.FLOAT)
+        height, width = shape[0], shape[1]
+        decoder_device = "mixed" if spec.device == "gpu" else "cpu"
+        image = fn.decoders.image(encoded, device=decoder_device, output_type=types.RGB)
+        outputs = [index]
+        views, params = [], []
+        for policy in spec.policies:
+            view, vec = make_view(image, height, width, policy, spec.layout, spec.mean, spec.std, spec.device == "gpu")
+            views.append(view)
+            params.append(vec)
+        original = make_original(image, height, width, spec.original, spec.mean, spec.std)
+        return tuple(outputs + views + params + [original])
+
+    pipe = pretrain_pipeline(
+        batch_size=spec.batch_size, num_threads=spec.num_threads, device_id=spec.device_id,
+        seed=seed, prefetch_queue_depth=PREFETCH,
+    )
+    pipe.build()
+    return pipe
+
+
+def _to_torch(tensor_list: Any, device: torch.device, what: str) -> torch.Tensor:
+    """Copy one DALI output batch into a torch tensor (DALI reuses its buffers after the next run)."""
+    from nvidia.dali.plugin.pytorch import feed_ndarray, to_torch_type
+
+    try:
+        dense = tensor_list.as_tensor()
+    except RuntimeError as err:
+        raise ValueError(
+            f"DALI output '{what}' has samples of different shapes; for images of varied sizes set the "
+            "original view to Resize + CenterCrop (OriginalView(resize=256, center_crop=224))"
+        ) from err
+    out = torch.empty(dense.shape(), dtype=to_torch_type[dense.dtype], device=device)
+    feed_ndarray(dense, out)
+    return out
+
+
+class DALIPretrainLoader:
+    """Iterable of pretraining batches; `len()` batches per epoch on this shard, one epoch per `iter()`."""
+
+    def __init__(
+        self, root: str, spec: _PipelineSpec, shard_id: int, num_shards: int, seed: int,
+        drop_last: bool, skip_corrupt: bool,
+    ) -> None:
+        self.files, targets, self.classes = list_image_folder(root)
+        if not self.files:
+            raise FileNotFoundError(f"no {'/'.join(IMAGE_EXTENSIONS)} images found under {root!r}")
+        if not 0 <= shard_id < num_shards:
+            raise ValueError(f"shard_id={shard_id} must lie in [0, num_shards={num_shards})")
+        self.spec = spec
+        self.layout: ParamLayout = spec.layout
+        self.targets = torch.tensor(targets, dtype=torch.long)
+        self.shard_id, self.num_shards, self.seed, self.drop_last = shard_id, num_shards, seed, drop_last
+        self.sampler = EpochSampler()
+        self.device = torch.device("cuda", spec.device_id or 0) if spec.device == "gpu" else torch.device("cpu")
+        self._feeder = _Feeder(self.files, skip_corrupt)
+        self._pipe: Pipeline | None = None
+        self._builds = 0
+        self._needs_reset = False
+
+    @property
+    def dataset_size(self) -> int:
+        return len(self.files)
+
+    def _plan(self, epoch: int) -> list[np.ndarray]:
+        return epoch_plan(
+            self.dataset_size, epoch, self.seed, self.shard_id, self.num_shards, self.spec.batch_size, self.drop_last
+        )
+
+    def __len__(self) -> int:
+        return len(self._plan(0))
+
+    def _new_pipeline(self) -> "Pipeline":
+        # distinct augmentation streams per rank and per rebuild, reproducible from `seed`
+        seed = (self.seed * 1_000_003 + self.shard_id * 7_919 + self._builds) % (2**31)
+        self._builds += 1
+        return _build_pipeline(self.spec, self._feeder, seed)
+
+    def _drain(self) -> None:
+        """Finish an abandoned epoch: feed nothing more and empty the prefetch queue."""
+        assert self._pipe is not None
+        self._feeder.stop()
+        while True:
+            try:
+                self._pipe.run()
+            except StopIteration:
+                break
+        self._needs_reset = True
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor], torch.Tensor, torch.Tensor]]:
+        epoch = self.sampler.next_epoch()
+        if self._pipe is None:
+            self._pipe = self._new_pipeline()
+        elif self._feeder.cursor < len(self._feeder.plan):
+            self._drain()
+        self._feeder.begin(self._plan(epoch))
+        if self._needs_reset:
+            self._pipe.reset()
+            self._needs_reset = False
+        return self._epoch()
+
+    def _epoch(self) -> Iterator[tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor], torch.Tensor, torch.Tensor]]:
+        delivered = 0
+        while True:
+            try:
+                outputs = self._run()
+            except StopIteration:
+                self._needs_reset = True
+                return
+            except RuntimeError as err:
+                self._recover(err, delivered)
+                continue
+            delivered += 1
+            yield self._batch(outputs)
+
+    def _run(self) -> Any:
+        assert self._pipe is not None
+        return self._pipe.run()
+
+    def _recover(self, err: RuntimeError, delivered: int) -> None:
+        """A DALI failure: name the file that PIL cannot decode either, then raise or skip it."""
+        if isinstance(err, CorruptImageError):
+            raise err
+        candidates = [int(i) for batch in self._feeder.in_flight for i in batch]
+        culprits = [i for i in candidates if not decodes(self.files[i])]
+        if not culprits:
+            raise err
+        for i in culprits:
+            try:
+                self._feeder.mark_bad(i, "DALI failed to decode it")
+            except CorruptImageError as named:
+                raise named from err
+        # the failed pipeline is unusable: rebuild it and re-feed the batches not yet delivered
+        self._pipe = self._new_pipeline()
+        fed = self._feeder.fed
+        resume = fed[delivered] if delivered < len(fed) else self._feeder.cursor
+        self._feeder.fed = fed[:delivered]
+        self._feeder.begin(self._feeder.plan, cursor=resume)
+
+    def _batch(self, outputs: Sequence[Any]) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor], torch.Tensor, torch.Tensor]:
+        n = len(self.spec.policies)
+        index = _to_torch(outputs[0], torch.device("cpu"), "index")
+        views = [_to_torch(o, self.device, f"view {k}") for k, o in enumerate(outputs[1 : 1 + n])]
+        params = [_to_torch(o, torch.device("cpu"), f"params {k}").to(self.device) for k, o in enumerate(outputs[1 + n : 1 + 2 * n])]
+        original = _to_torch(outputs[1 + 2 * n], self.device, "original")
+        target = self.targets[index]
+        return index.to(self.device), views, params, original, target.to(self.device)
+
+
+def build_dali_pretrain_loader(
+    root: str,
+    policies: Sequence[ViewPolicy],
+    mean: Sequence[float],
+    std: Sequence[float],
+    original: OriginalView,
+    batch_size: int,
+    num_threads: int = 2,
+    device: str = "cpu",
+    device_id: int | None = None,
+    shard_id: int = 0,
+    num_shards: int = 1,
+    seed: int = 0,
+    drop_last: bool = True,
+    skip_corrupt: bool = False,
+) -> DALIPretrainLoader:
+    """The DALI pretraining loader over an ImageFolder tree (`device` "cpu": device_id None; "gpu":
+    mixed JPEG decoding and GPU augmentation on `device_id`)."""
+    require_dali()
+    if device not in ("cpu", "gpu"):
+        raise ValueError(f"device must be 'cpu' or 'gpu', got {device!r}")
+    if device == "gpu" and device_id is None:
+        device_id = 0
+    if device == "cpu":
+        device_id = None
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+    spec = _PipelineSpec(
+        policies=tuple(policies), layout=layout_for(policies), mean=tuple(mean), std=tuple(std),
+        original=original, batch_size=batch_size, num_threads=num_threads, device=device, device_id=device_id,
+    )
+    return DALIPretrainLoader(root, spec, shard_id, num_shards, seed, drop_last, skip_corrupt)

@@ -1,0 +1,94 @@
+"""Every registered method: builds from a config, trains through Lightning, learns a fixed batch."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from solo_equimod.augment import layout_for, policies_from_config
+from solo_equimod.checkpoints import load_method
+from solo_equimod.methods import METHODS
+from solo_equimod.training import pretrain
+from tests.conftest import tiny_pretrain_cfg
+
+ALL = sorted(METHODS)
+
+
+def test_registry_has_the_baselines_and_their_equimod_versions():
+    for base in ("simclr", "byol", "barlow_twins", "vicreg"):
+        assert base in METHODS and f"{base}_equimod" in METHODS
+        assert issubclass(METHODS[f"{base}_equimod"], METHODS[base])  # one EquiMod composition, no copy
+
+
+def _fixed_batch(cfg, n=16):
+    g = torch.Generator().manual_seed(0)
+    dim = layout_for(policies_from_config(cfg.augmentations)).dim
+    views = [torch.randn(n, 3, 32, 32, generator=g) for _ in range(2)]
+    params = [torch.randn(n, dim, generator=g) for _ in range(2)]
+    return views, params, torch.randn(n, 3, 32, 32, generator=g)
+
+
+@pytest.mark.parametrize("method", ALL)
+def test_loss_goes_down_on_a_fixed_batch(method, tmp_path):
+    torch.manual_seed(0)
+    cfg = tiny_pretrain_cfg(method, tmp_path)
+    cfg.data.num_classes = 10
+    model = METHODS[method](cfg)
+    views, params, original = _fixed_batch(cfg)
+    opt = torch.optim.Adam([p for m in model.learnable_params for p in m.parameters()], lr=1e-3)
+    losses = []
+    for _ in range(30):
+        out, _ = model.ssl_step(views, params, original)
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+        for online, target in getattr(model, "momentum_pairs", []):
+            target.load_state_dict(online.state_dict())  # tau = 0: BYOL's target follows the online net
+        losses.append(float(out["loss"]))
+        if "equimod_loss" in out:
+            losses[-1] = (losses[-1], float(out["equimod_loss"]))
+    first, last = losses[0], losses[-1]
+    if isinstance(first, tuple):
+        assert last[1] < first[1], "EquiMod term did not decrease"
+        first, last = first[0], last[0]
+    assert last < first
+
+
+def test_equimod_uses_the_parameters(tmp_path):
+    """The prediction depends on the augmentation parameters and on the original image."""
+    cfg = tiny_pretrain_cfg("simclr_equimod", tmp_path)
+    cfg.data.num_classes = 10
+    model = METHODS["simclr_equimod"](cfg).eval()
+    views, params, original = _fixed_batch(cfg)
+    z_o = model.equimod.projector(model.backbone(original))
+    assert not torch.allclose(model.equimod.predict(z_o, params[0]), model.equimod.predict(z_o, params[1]))
+
+
+def test_equimod_heads_follow_section_2_3(tmp_path):
+    cfg = tiny_pretrain_cfg("byol_equimod", tmp_path)
+    cfg.data.num_classes = 10
+    module = METHODS["byol_equimod"](cfg).equimod
+    linears = [m for m in module.projector.modules() if isinstance(m, torch.nn.Linear)]
+    norms = [m for m in module.projector.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    relus = [m for m in module.projector.modules() if isinstance(m, torch.nn.ReLU)]
+    assert [(l.in_features, l.out_features) for l in linears] == [(32, 2048), (2048, 2048), (2048, 128)]
+    assert len(norms) == 3 and len(relus) == 2
+    assert (module.param_encoder.in_features, module.param_encoder.out_features) == (18, 128)
+    pred_linears = [m for m in module.predictor.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(l.in_features, l.out_features) for l in pred_linears] == [(256, 128)]
+
+
+@pytest.mark.parametrize("method", ALL)
+def test_trains_through_lightning_and_checkpoint_reloads(method, tmp_path):
+    cfg = tiny_pretrain_cfg(method, tmp_path)
+    ckpt = pretrain(cfg)
+    assert ckpt.name == "last.ckpt" and (ckpt.parent / "config.yaml").is_file()
+    model = load_method(ckpt)
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, state[key]), key
+    if method.endswith("_equimod"):
+        # normalisation statistics were estimated (not the identity) and travel in the checkpoint
+        assert not torch.allclose(model.equimod.param_normalizer.std, torch.ones_like(model.equimod.param_normalizer.std))
+    if method.startswith("byol"):
+        assert (ckpt.parent / "csv" / "metrics.csv").read_text().count("tau") >= 1
