@@ -7,7 +7,10 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
+from solo_equimod.config import register_schemas
 from solo_equimod.training import pretrain
+
+register_schemas()
 
 
 @hydra.main(version_base="1.3", config_path=None, config_name=None)

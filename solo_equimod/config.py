@@ -141,3 +141,15 @@ def validate(cfg: DictConfig, schema: type = PretrainConfig) -> DictConfig:
     if "method" in merged and merged.method not in METHODS:
         raise ConfigError(f"method={merged.method!r} is unknown; valid: {', '.join(sorted(METHODS))}")
     return merged
+
+
+def register_schemas() -> None:
+    """Make the schemas Hydra configs (`defaults: [pretrain_schema, _self_]`), so every key can be
+    overridden on the command line and a typo fails at composition with the key's name."""
+    from hydra.core.config_store import ConfigStore
+
+    from solo_equimod.eval.linear import LinearConfig  # late import: eval imports this module
+
+    store = ConfigStore.instance()
+    store.store(name="pretrain_schema", node=PretrainConfig)
+    store.store(name="linear_schema", node=LinearConfig)

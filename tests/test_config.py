@@ -1,0 +1,94 @@
+"""Bad configurations fail early with an error that names the key and what is valid."""
+
+from __future__ import annotations
+
+import pytest
+from omegaconf import OmegaConf
+
+from solo_equimod.config import ConfigError, register_schemas, validate
+from solo_equimod.methods import METHODS
+from solo_equimod.training import pretrain
+from tests.conftest import REPO, tiny_pretrain_cfg
+
+
+def test_shipped_configs_validate():
+    """Every shipped pretraining config composes and validates (Hydra composition, no training)."""
+    from hydra import compose, initialize_config_dir
+
+    register_schemas()
+    for folder in ("cifar", "imagenet", "imagenet-100", "synthetic"):
+        path = REPO / "scripts/pretrain" / folder
+        with initialize_config_dir(str(path), version_base="1.3"):
+            for method in METHODS:
+                cfg = validate(compose(config_name=method))
+                assert cfg.method == method and cfg.name == f"{method}-{cfg.data.dataset}"
+
+
+def test_paper_values_in_cifar_configs():
+    from hydra import compose, initialize_config_dir
+
+    register_schemas()
+    with initialize_config_dir(str(REPO / "scripts/pretrain/cifar"), version_base="1.3"):
+        simclr, byol, bt = (compose(config_name=m) for m in ("simclr_equimod", "byol_equimod", "barlow_twins_equimod"))
+    assert (simclr.optimizer.batch_size, simclr.optimizer.lr, simclr.optimizer.weight_decay) == (512, 4.0, 1e-6)
+    assert simclr.method_kwargs.temperature == 0.5 and simclr.max_epochs == 800
+    assert simclr.scheduler.warmup_epochs == 10
+    assert (byol.optimizer.lr, byol.method_kwargs.tau_base, byol.method_kwargs.proj_output_dim) == (2.0, 0.996, 256)
+    assert (bt.optimizer.lr, bt.optimizer.weight_decay, bt.method_kwargs.lamb) == (1.2, 1.5e-6, 0.005)
+    for cfg in (simclr, byol, bt):
+        eq = cfg.method_kwargs.equimod
+        assert (eq.temperature, eq.lamb, eq.proj_output_dim, eq.param_embed_dim) == (0.2, 1.0, 128, 128)
+
+
+def test_unknown_method_lists_valid_ones(tmp_path):
+    with pytest.raises(ConfigError, match="method='simsiam' is unknown; valid: .*byol_equimod"):
+        validate(tiny_pretrain_cfg("simsiam", tmp_path))
+
+
+def test_missing_required_key_is_named(tmp_path):
+    cfg = tiny_pretrain_cfg("simclr", tmp_path)
+    del cfg.optimizer["lr"]
+    with pytest.raises(ConfigError, match="optimizer.lr"):
+        validate(cfg)
+
+
+def test_wrong_type_is_named(tmp_path):
+    cfg = tiny_pretrain_cfg("simclr", tmp_path)
+    cfg.optimizer.batch_size = "big"
+    with pytest.raises(ConfigError, match="optimizer.batch_size"):
+        validate(cfg)
+
+
+def test_unknown_top_level_key_is_named(tmp_path):
+    cfg = tiny_pretrain_cfg("simclr", tmp_path)
+    cfg.max_epoch = 3
+    with pytest.raises(ConfigError, match="max_epoch"):
+        validate(cfg)
+
+
+def test_unknown_method_kwarg_is_named(tmp_path):
+    cfg = tiny_pretrain_cfg("byol", tmp_path, **{"method_kwargs.tau": 0.9})
+    with pytest.raises(KeyError, match="'tau'.*valid: .*tau_base"):
+        pretrain(cfg)
+
+
+def test_unknown_equimod_kwarg_and_variant_are_named(tmp_path):
+    with pytest.raises(KeyError, match="temp.*valid"):
+        pretrain(tiny_pretrain_cfg("simclr_equimod", tmp_path, **{"method_kwargs.equimod": {"temp": 0.1}}))
+    with pytest.raises(ValueError, match="loss_variant='both'"):
+        pretrain(tiny_pretrain_cfg("simclr_equimod", tmp_path, **{"method_kwargs.equimod": {"loss_variant": "both"}}))
+
+
+def test_missing_dataset_path_is_named(tmp_path):
+    cfg = tiny_pretrain_cfg("simclr", tmp_path, **{"data.dataset": "custom", "data.train_path": str(tmp_path / "nope")})
+    with pytest.raises(FileNotFoundError, match="nope"):
+        pretrain(cfg)
+
+
+def test_unknown_backbone_and_optimizer_are_named(tmp_path):
+    with pytest.raises(ValueError, match="backbone.name='resnet9000'"):
+        pretrain(tiny_pretrain_cfg("simclr", tmp_path, **{"backbone.name": "resnet9000", "backbone.kwargs": {}}))
+    with pytest.raises(ValueError, match="data.format='tfrecord'"):
+        pretrain(tiny_pretrain_cfg("simclr", tmp_path, **{"data.format": "tfrecord"}))
+
+
