@@ -28,3 +28,15 @@ def load_method(path: str | Path, map_location: str = "cpu") -> BaseMethod:
     model = METHODS[method](OmegaConf.create(cfg))
     model.load_state_dict(ckpt["state_dict"])
     return model.eval()
+
+
+def save_method(model: BaseMethod, path: str | Path) -> Path:
+    """Slim checkpoint (config + weights + EquiMod statistics, no optimiser state) that
+    `load_method` reads; written atomically so a crash never leaves a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"hyper_parameters": {"cfg": OmegaConf.to_container(model.cfg, resolve=True)},
+                "state_dict": model.state_dict()}, tmp)
+    tmp.replace(path)
+    return path

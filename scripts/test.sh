@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# The test suite, from the same install as a user's (DALI included: its CPU pipelines are tested).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup_env.sh dev,dali
+.venv/bin/python -m pytest -q "$@"
