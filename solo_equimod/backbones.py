@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import torch
 from torch import nn
 from torchvision import models as tv_models
 

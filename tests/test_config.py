@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from omegaconf import OmegaConf
 
 from solo_equimod.config import ConfigError, register_schemas, validate
 from solo_equimod.methods import METHODS

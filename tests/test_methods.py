@@ -71,11 +71,11 @@ def test_equimod_heads_follow_section_2_3(tmp_path):
     linears = [m for m in module.projector.modules() if isinstance(m, torch.nn.Linear)]
     norms = [m for m in module.projector.modules() if isinstance(m, torch.nn.BatchNorm1d)]
     relus = [m for m in module.projector.modules() if isinstance(m, torch.nn.ReLU)]
-    assert [(l.in_features, l.out_features) for l in linears] == [(32, 2048), (2048, 2048), (2048, 128)]
+    assert [(lin.in_features, lin.out_features) for lin in linears] == [(32, 2048), (2048, 2048), (2048, 128)]
     assert len(norms) == 3 and len(relus) == 2
     assert (module.param_encoder.in_features, module.param_encoder.out_features) == (18, 128)
     pred_linears = [m for m in module.predictor.modules() if isinstance(m, torch.nn.Linear)]
-    assert [(l.in_features, l.out_features) for l in pred_linears] == [(256, 128)]
+    assert [(lin.in_features, lin.out_features) for lin in pred_linears] == [(256, 128)]
 
 
 @pytest.mark.parametrize("method", ALL)

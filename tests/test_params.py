@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 import torchvision.transforms.functional as TF  # v1 kernels: an independent re-application route
+from omegaconf import OmegaConf
 
 from solo_equimod.augment import ParamLayout, ParamPretrainTransform, ViewParams, ViewPolicy, layout_for
 from solo_equimod.augment.policy import policies_from_config
-from omegaconf import OmegaConf
-
 from tests.conftest import REPO
 
 
