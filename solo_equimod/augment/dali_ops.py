@@ -1,164 +1,168 @@
-"""DALI graph pieces that sample one view's parameters and apply them, returning the raw vector.
+"""The DALI twin of `sample.py` + `apply.py`: batch-wise parameter draws fed to DALI, and the DALI
+graph that applies them, so each view comes back with its raw Appendix A.1 vector.
 
-This is the DALI twin of `sample.py` + `apply.py`: the same distributions (torchvision's
-`RandomResizedCrop.get_params` with its 10 attempts and centre-crop fallback, `ColorJitter.get_params`
-with a uniformly random order of the four operations, Bernoulli flags, sigma ~ U(sigma_min,
-sigma_max)) and the same operation semantics (torchvision v2 on uint8 images: truncation after each
-colour operation, contrast around the mean of the floored grayscale, hue shifted in HSV), so that a
-returned factor means the same thing in both pipelines. The vector follows Appendix A.1 through
-`ParamLayout.names`.
+Sampling (NumPy, one call per batch of the feeder): the same distributions as `sample_view_params`,
+i.e. torchvision's `RandomResizedCrop.get_params` (10 attempts with a scale and a log-uniform ratio,
+then the centre-crop fallback, offsets uniform over the valid range), `ColorJitter.get_params` (a
+uniformly random order of the four operations, factors uniform in their ranges), Bernoulli flags and
+sigma ~ U(sigma_min, sigma_max). It runs vectorised over the batch: drawn inside DALI as a graph of
+per-sample scalar operators it halved the pipeline's throughput (see BENCHMARKS.md).
 
-Everything is built with `nvidia.dali.fn` inside a pipeline definition; this module imports DALI at
-import time and is therefore only imported by `solo_equimod.data.dali_loader` once DALI is known to
-be installed. Per-sample branches use DALI conditionals, so the pipeline must be defined with
-`enable_conditionals=True`.
+Applying (DALI graph): the same operation semantics as torchvision v2 on uint8 images (truncation
+after each colour operation, contrast around the mean of the floored grayscale, hue shifted in HSV),
+so a returned factor means the same thing in both pipelines. Per-sample branches use DALI
+conditionals: the pipeline must be defined with `enable_conditionals=True`.
+
+This module imports DALI; `solo_equimod.data.dali_loader` imports it only once DALI is known to be there.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import nvidia.dali.math as dmath
 from nvidia.dali import fn, types
 from nvidia.dali.data_node import DataNode
 
-from solo_equimod.augment.params import ParamLayout
+from solo_equimod.augment.params import JITTER_OPS, ParamLayout
 from solo_equimod.augment.pipeline import OriginalView
 from solo_equimod.augment.policy import ViewPolicy
 
 GRAY_WEIGHTS = (0.2989, 0.587, 0.114)  # torchvision's rgb_to_grayscale weights
 RRC_ATTEMPTS = 10  # torchvision's RandomResizedCrop.get_params tries 10 windows before falling back
-_PERMS3 = list(itertools.permutations(range(3)))  # orders of brightness, contrast, saturation
 
 
-def _const(value: float) -> DataNode:
-    return fn.constant(fdata=float(value), shape=[], dtype=types.FLOAT)
+# ----------------------------------------------------------------------------- sampling (NumPy)
 
 
-def _uniform(low: float, high: float, shape: Sequence[int] | None = None) -> DataNode:
-    if low == high:
-        return _const(low)
-    return fn.random.uniform(range=[low, high], shape=shape or [], dtype=types.FLOAT)
+def sample_crops(policy: ViewPolicy, heights: np.ndarray, widths: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """[B, 4] windows x (left), y (top), w, h for images of the given sizes, as torchvision draws them.
+
+    DALI's random_resized_crop draws its window internally and cannot return it, hence this.
+    """
+    height, width = heights.astype(np.float64), widths.astype(np.float64)
+    if not policy.rrc_enabled:
+        zeros = np.zeros_like(height)
+        return np.stack([zeros, zeros, width, height], axis=1)
+    n = len(height)
+    lo_ratio, hi_ratio = policy.crop_ratio
+    target = (height * width)[:, None] * rng.uniform(policy.crop_min_scale, policy.crop_max_scale, (n, RRC_ATTEMPTS))
+    aspect = np.exp(rng.uniform(math.log(lo_ratio), math.log(hi_ratio), (n, RRC_ATTEMPTS)))
+    w_try, h_try = np.rint(np.sqrt(target * aspect)), np.rint(np.sqrt(target / aspect))  # rint == round()
+    valid = (w_try > 0) & (w_try <= width[:, None]) & (h_try > 0) & (h_try <= height[:, None])
+    first, found = valid.argmax(axis=1), valid.any(axis=1)
+    rows = np.arange(n)
+    in_ratio = width / height
+    w = np.where(found, w_try[rows, first], np.where(in_ratio > hi_ratio, np.rint(height * hi_ratio), width))
+    h = np.where(found, h_try[rows, first], np.where(in_ratio < lo_ratio, np.rint(width / lo_ratio), height))
+    y = np.where(found, rng.integers(0, (height - h + 1).astype(np.int64)), (height - h) // 2)
+    x = np.where(found, rng.integers(0, (width - w + 1).astype(np.int64)), (width - w) // 2)
+    return np.stack([x, y, w, h], axis=1)
 
 
-def _coin(prob: float) -> DataNode:
-    """A per-sample 0./1. flag; probability 0 gives constant zeros (the layout may still hold it)."""
-    return fn.cast(fn.random.coin_flip(probability=prob), dtype=types.FLOAT)
+def _coins(prob: float, n: int, rng: np.random.Generator) -> np.ndarray:
+    return rng.random(n) < prob if prob > 0 else np.zeros(n, dtype=bool)
+
+
+def _factor(strength: float, center: float, n: int, rng: np.random.Generator, signed: bool = False) -> np.ndarray:
+    if strength <= 0:
+        return np.full(n, center)
+    low = -strength if signed else max(0.0, center - strength)
+    return rng.uniform(low, center + strength, n)
+
+
+def sample_batch(policy: ViewPolicy, heights: np.ndarray, widths: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """One view's parameters for a batch: {ParamLayout name: [B] values}, defaults when not applied."""
+    n = len(heights)
+    crops = sample_crops(policy, heights, widths, rng)
+    jitter = _coins(policy.jitter_prob, n, rng)
+    factors = np.stack([
+        _factor(policy.brightness, 1.0, n, rng), _factor(policy.contrast, 1.0, n, rng),
+        _factor(policy.saturation, 1.0, n, rng), _factor(policy.hue, 0.0, n, rng, signed=True),
+    ], axis=1)
+    factors = np.where(jitter[:, None], factors, np.array([1.0, 1.0, 1.0, 0.0]))
+    order = np.where(jitter[:, None], np.argsort(rng.random((n, 4)), axis=1), np.arange(4))  # uniform permutation
+    blur = _coins(policy.blur_prob, n, rng)
+    sigma = np.where(blur, rng.uniform(policy.sigma_min, policy.sigma_max, n), 0.0)
+    values = {
+        "flip_applied": _coins(policy.flip_prob, n, rng), "jitter_applied": jitter,
+        "gray_applied": _coins(policy.gray_prob, n, rng), "blur_applied": blur,
+        "solarize_applied": _coins(policy.solarize_prob, n, rng), "blur_sigma": sigma,
+    }
+    values.update({f"crop_{k}": crops[:, i] for i, k in enumerate(("x", "y", "width", "height"))})
+    values.update({f"{op}_factor": factors[:, i] for i, op in enumerate(JITTER_OPS)})
+    values.update({f"jitter_order_{k + 1}": order[:, k] for k in range(4)})
+    return {k: np.asarray(v, dtype=np.float32) for k, v in values.items()}
+
+
+def _jitter_ops(policy: ViewPolicy) -> list[str]:
+    """The jitter operations a policy really applies (a zero-strength one is the identity)."""
+    return [op for op in JITTER_OPS if policy.jitter_prob > 0 and getattr(policy, op) > 0]
+
+
+def view_feed_names(policy: ViewPolicy) -> list[str]:
+    """The inputs the DALI graph of a view with this policy reads, out of `view_feed`."""
+    names = ["params", "anchor", "shape", "flip"]
+    names += [flag for flag, prob in (("gray", policy.gray_prob), ("solarize", policy.solarize_prob)) if prob > 0]
+    names += ["blur", "sigma"] if policy.blur_prob > 0 else []
+    return names + [name for op in _jitter_ops(policy) for name in [op] + [f"{op}_at_{k}" for k in range(4)]]
+
+
+def view_feed(layout: ParamLayout, draws: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """What the DALI graph of one view reads, computed from its draws: the vector, the window, and
+    one boolean per flag and per (jitter position, operation), used as conditional predicates."""
+    jitter = draws["jitter_applied"] > 0
+    feed = {
+        "params": np.stack([draws[name] for name in layout.names], axis=1),
+        "anchor": np.stack([draws["crop_x"], draws["crop_y"]], axis=1),
+        "shape": np.stack([draws["crop_width"], draws["crop_height"]], axis=1),
+        "flip": draws["flip_applied"].astype(np.int32),
+        "gray": draws["gray_applied"] > 0, "blur": draws["blur_applied"] > 0,
+        "solarize": draws["solarize_applied"] > 0, "sigma": np.maximum(draws["blur_sigma"], 1e-3),
+    }
+    for i, op in enumerate(JITTER_OPS):
+        feed[op] = draws[f"{op}_factor"]
+        for k in range(4):
+            feed[f"{op}_at_{k}"] = jitter & (draws[f"jitter_order_{k + 1}"] == i)
+    return feed
+
+
+def original_feed(original: OriginalView, heights: np.ndarray, widths: np.ndarray) -> dict[str, np.ndarray]:
+    """Resize target "size" [B, 2] (h, w) and centre-crop "anchor" [B, 2] (x, y), as torchvision's
+    Resize (shorter side) and CenterCrop compute them."""
+    height, width = heights.astype(np.int64), widths.astype(np.int64)
+    if original.resize is not None:
+        short, long = np.minimum(height, width), np.maximum(height, width)
+        new_long = (original.resize * long / short).astype(np.int64)  # torchvision truncates
+        height, width = np.where(height > width, new_long, original.resize), np.where(height > width, original.resize, new_long)
+    crop = original.center_crop or 0
+    top = np.round((height - crop) / 2.0)  # np.round and round() both tie to even
+    left = np.round((width - crop) / 2.0)
+    return {
+        "size": np.stack([height, width], axis=1).astype(np.float32),
+        "anchor": np.stack([left, top], axis=1).astype(np.float32),
+        "shape": np.full((len(height), 2), float(crop), dtype=np.float32),
+    }
+
+
+def original_feed_names(original: OriginalView) -> list[str]:
+    """The inputs `make_original` reads, out of `original_feed`."""
+    return (["size"] if original.resize is not None else []) + (["anchor", "shape"] if original.center_crop else [])
+
+
+# ----------------------------------------------------------------------------- applying (DALI)
 
 
 def _on(node: DataNode, on_gpu: bool) -> DataNode:
-    """Per-sample scalars drawn on the CPU feed GPU image ops as GPU data."""
+    """Per-sample scalars fed on the CPU are operands of GPU image arithmetic as GPU data."""
     return node.gpu() if on_gpu else node
 
 
 def _round(x: DataNode) -> DataNode:
-    # DALI has no round(); ties are measure-zero for the continuous draws that reach here
+    # DALI has no round(); torchvision's round-half-even differs only on exact .5 ties
     return dmath.floor(x + 0.5)
-
-
-def _round_half_even_half(d: DataNode) -> DataNode:
-    """round(d / 2) with Python's ties-to-even, for integer-valued d >= 0 (torchvision's center_crop)."""
-    q = dmath.floor(d / 2.0)
-    d_odd = d - 2.0 * q
-    q_odd = q - 2.0 * dmath.floor(q / 2.0)
-    return q + d_odd * q_odd
-
-
-# ----------------------------------------------------------------------------- sampling
-
-
-def sample_crop(height: DataNode, width: DataNode, policy: ViewPolicy) -> tuple[DataNode, DataNode, DataNode, DataNode]:
-    """x (left), y (top), w, h of a RandomResizedCrop window, drawn like torchvision's get_params.
-
-    DALI's own random_resized_crop samples internally and cannot return its window, so the
-    10 attempts are drawn at once and the first valid one is picked with reductions.
-    """
-    if not policy.rrc_enabled:
-        zero = height * 0.0
-        return zero, zero, width, height
-    area = height * width
-    log_lo, log_hi = math.log(policy.crop_ratio[0]), math.log(policy.crop_ratio[1])
-    target = area * _uniform(policy.crop_min_scale, policy.crop_max_scale, [RRC_ATTEMPTS])
-    aspect = dmath.exp(_uniform(log_lo, log_hi, [RRC_ATTEMPTS]))
-    w_try = _round(dmath.sqrt(target * aspect))
-    h_try = _round(dmath.sqrt(target / aspect))
-    valid = (w_try <= width) & (h_try <= height) & (w_try > 0.0) & (h_try > 0.0)
-    # the earliest valid attempt gets the largest rank; rank 0 means "not valid"
-    countdown = types.Constant(np.arange(RRC_ATTEMPTS, 0, -1, dtype=np.float32))
-    rank = fn.cast(valid, dtype=types.FLOAT) * countdown
-    best = fn.reductions.max(rank)
-    found = fn.cast(best > 0.0, dtype=types.FLOAT)
-    pick = fn.cast((rank == best) & valid, dtype=types.FLOAT)
-    w_found = fn.reductions.sum(w_try * pick)
-    h_found = fn.reductions.sum(h_try * pick)
-    # fallback: the largest centred window whose ratio is clipped into the configured range
-    in_ratio = width / height
-    too_tall = fn.cast(in_ratio < policy.crop_ratio[0], dtype=types.FLOAT)
-    too_wide = fn.cast(in_ratio > policy.crop_ratio[1], dtype=types.FLOAT)
-    w_fb = width + too_wide * (_round(height * policy.crop_ratio[1]) - width)
-    h_fb = height + too_tall * (_round(width / policy.crop_ratio[0]) - height)
-    w = w_fb + found * (w_found - w_fb)
-    h = h_fb + found * (h_found - h_fb)
-    # torch.randint(0, n) == floor(U[0,1) * n); min() guards the open end against float rounding
-    y_rand = dmath.min(dmath.floor(_uniform(0.0, 1.0) * (height - h + 1.0)), height - h)
-    x_rand = dmath.min(dmath.floor(_uniform(0.0, 1.0) * (width - w + 1.0)), width - w)
-    y_fb = dmath.floor((height - h) / 2.0)
-    x_fb = dmath.floor((width - w) / 2.0)
-    return x_fb + found * (x_rand - x_fb), y_fb + found * (y_rand - y_fb), w, h
-
-
-def _jitter_range(strength: float, center: float) -> tuple[float, float]:
-    return (max(0.0, center - strength), center + strength) if strength > 0 else (center, center)
-
-
-class JitterDraw:
-    """Colour-jitter parameters of one view, drawn like ColorJitter.get_params.
-
-    A uniform permutation of the four operations is drawn as a uniform position of hue (0..3) and a
-    uniform order of brightness/contrast/saturation (one of 6): together uniform over all 24.
-    """
-
-    def __init__(self, policy: ViewPolicy) -> None:
-        self.applied = _coin(policy.jitter_prob)
-        drawn = (
-            _uniform(*_jitter_range(policy.brightness, 1.0)),
-            _uniform(*_jitter_range(policy.contrast, 1.0)),
-            _uniform(*_jitter_range(policy.saturation, 1.0)),
-            _uniform(-policy.hue, policy.hue),
-        )
-        self.drawn = drawn
-        perm = fn.random.choice(len(_PERMS3))
-        self.bcs_order = [
-            fn.lookup_table(perm, keys=list(range(len(_PERMS3))), values=[float(p[k]) for p in _PERMS3], dtype=types.FLOAT)
-            for k in range(3)
-        ]
-        self.hue_pos = fn.cast(fn.random.choice(4), dtype=types.FLOAT)
-
-    def factors(self) -> list[DataNode]:
-        """b, c, s, h as returned: the drawn values when applied, else Appendix A.1's defaults."""
-        return [default + self.applied * (d - default) for d, default in zip(self.drawn, (1.0, 1.0, 1.0, 0.0))]
-
-    def order(self) -> list[DataNode]:
-        """The four op indices in application order (0 b, 1 c, 2 s, 3 h); 0,1,2,3 when not applied."""
-        p = self.hue_pos
-        before = [fn.cast(p > float(k), dtype=types.FLOAT) for k in range(4)]
-        at = [fn.cast(p == float(k), dtype=types.FLOAT) for k in range(4)]
-        after = [1.0 - b - a for b, a in zip(before, at)]
-        drawn = []
-        for k in range(4):
-            value = at[k] * 3.0
-            if k < 3:
-                value = value + before[k] * self.bcs_order[k]
-            if k > 0:
-                value = value + after[k] * self.bcs_order[k - 1]
-            drawn.append(value)
-        return [float(k) + self.applied * (d - float(k)) for k, d in enumerate(drawn)]
-
-
-# ----------------------------------------------------------------------------- applying
 
 
 def _gray(x: DataNode) -> DataNode:
@@ -212,29 +216,17 @@ def _hue(x: DataNode, factor: DataNode) -> DataNode:
     return fn.reshape(fn.stack(*channels, axis=2), layout="HWC")
 
 
-def _affine_slot(x: DataNode, active: DataNode, op: DataNode, factors: Sequence[DataNode]) -> DataNode:
-    """Apply brightness (op 0), contrast (1) or saturation (2) to the samples where `active`."""
-    if active:
-        if op == 0.0:
-            x = _brightness(x, factors[0])
-        elif op == 1.0:
-            x = _contrast(x, factors[1])
-        else:
-            x = _saturation(x, factors[2])
-    return x
+_JITTER_FNS = {"brightness": _brightness, "contrast": _contrast, "saturation": _saturation, "hue": _hue}
 
 
-def apply_jitter(x: DataNode, jitter: JitterDraw, with_hue: bool, on_gpu: bool) -> DataNode:
-    """The four jitter operations in the drawn order: b/c/s slots before hue, hue, slots after."""
-    applied = jitter.applied > 0.5
-    factors = [_on(f, on_gpu) for f in jitter.drawn]
-    for k in range(3):
-        x = _affine_slot(x, applied & (jitter.hue_pos > float(k)), jitter.bcs_order[k], factors)
-    if with_hue:
-        if applied:
-            x = _hue(x, factors[3])
-    for k in range(3):
-        x = _affine_slot(x, applied & (jitter.hue_pos <= float(k)), jitter.bcs_order[k], factors)
+def apply_jitter(x: DataNode, policy: ViewPolicy, feed: Mapping[str, DataNode], on_gpu: bool) -> DataNode:
+    """At each of the four positions, the operation drawn for it (nothing where jitter is off)."""
+    ops = _jitter_ops(policy)
+    factors = {op: _on(feed[op], on_gpu) for op in ops}
+    for k in range(4):
+        for op in ops:
+            if feed[f"{op}_at_{k}"]:
+                x = _JITTER_FNS[op](x, factors[op])
     return x
 
 
@@ -248,72 +240,42 @@ def _solarize(x: DataNode, threshold: float) -> DataNode:
 
 
 def make_view(
-    image: DataNode, height: DataNode, width: DataNode, policy: ViewPolicy, layout: ParamLayout,
-    mean: Sequence[float], std: Sequence[float], on_gpu: bool,
-) -> tuple[DataNode, DataNode]:
-    """Decoded uint8 HWC image -> (normalised float CHW view, raw Appendix A.1 vector [D])."""
-    x, y, w, h = sample_crop(height, width, policy)
-    flip = _coin(policy.flip_prob)
-    jitter = JitterDraw(policy)
-    gray = _coin(policy.gray_prob)
-    blur = _coin(policy.blur_prob)
-    sigma = _uniform(policy.sigma_min, policy.sigma_max)
-    solarize = _coin(policy.solarize_prob)
-
-    anchor, shape = fn.stack(x, y), fn.stack(w, h)
-    view = fn.slice(image, anchor, shape, axis_names="WH", normalized_anchor=False, normalized_shape=False)
+    image: DataNode, policy: ViewPolicy, feed: Mapping[str, DataNode], mean: Sequence[float], std: Sequence[float], on_gpu: bool
+) -> DataNode:
+    """Decoded uint8 HWC image -> normalised float CHW view, in `apply_view_params`' order."""
+    view = fn.slice(image, feed["anchor"], feed["shape"], axis_names="WH", normalized_anchor=False, normalized_shape=False)
     view = fn.resize(view, size=[policy.crop_size] * 2, antialias=True, interp_type=types.INTERP_LINEAR)
-    view = fn.cast(view, dtype=types.FLOAT)
+    if max(policy.jitter_prob, policy.gray_prob, policy.blur_prob, policy.solarize_prob) > 0:
+        view = fn.cast(view, dtype=types.FLOAT)  # colour ops compute on float, truncating like uint8
     if policy.jitter_prob > 0:
-        view = apply_jitter(view, jitter, with_hue=policy.hue > 0, on_gpu=on_gpu)
+        view = apply_jitter(view, policy, feed, on_gpu)
     if policy.gray_prob > 0:
-        if gray > 0.5:
+        if feed["gray"]:
             view = _grayscale(view)
     if policy.blur_prob > 0:
-        if blur > 0.5:
-            view = _round(fn.gaussian_blur(view, window_size=policy.kernel_size, sigma=sigma))
+        if feed["blur"]:
+            view = _round(fn.gaussian_blur(view, window_size=policy.kernel_size, sigma=feed["sigma"]))
     if policy.solarize_prob > 0:
-        if solarize > 0.5:
+        if feed["solarize"]:
             view = _solarize(view, policy.solarize_threshold * 255.0)
     # flipping last equals flipping right after the crop: every later op is per pixel, or a
     # symmetric blur with mirror-symmetric borders, and the contrast mean ignores pixel positions
-    view = fn.crop_mirror_normalize(
-        view, mirror=fn.cast(flip, dtype=types.INT32), mean=[255.0 * m for m in mean],
-        std=[255.0 * s for s in std], output_layout="CHW", dtype=types.FLOAT,
+    return fn.crop_mirror_normalize(
+        view, mirror=feed["flip"], mean=[255.0 * m for m in mean], std=[255.0 * s for s in std],
+        output_layout="CHW", dtype=types.FLOAT,
     )
-
-    b, c, s, hue = jitter.factors()
-    values = {
-        "flip_applied": flip, "jitter_applied": jitter.applied, "gray_applied": gray,
-        "blur_applied": blur, "solarize_applied": solarize,
-        "crop_x": x, "crop_y": y, "crop_width": w, "crop_height": h,
-        "brightness_factor": b, "contrast_factor": c, "saturation_factor": s, "hue_factor": hue,
-        "blur_sigma": blur * sigma,
-    }
-    values.update({f"jitter_order_{k + 1}": o for k, o in enumerate(jitter.order())})
-    params = fn.stack(*[fn.cast(values[name], dtype=types.FLOAT) for name in layout.names])
-    return view, params
 
 
 def make_original(
-    image: DataNode, height: DataNode, width: DataNode, original: OriginalView,
-    mean: Sequence[float], std: Sequence[float],
+    image: DataNode, original: OriginalView, feed: Mapping[str, DataNode], mean: Sequence[float], std: Sequence[float]
 ) -> DataNode:
     """The un-augmented view: torchvision's Resize(shorter side) + CenterCrop, normalised."""
     if original.resize is not None:
-        short, long = dmath.min(height, width), dmath.max(height, width)
-        new_long = dmath.floor(long * float(original.resize) / short)  # torchvision truncates
-        portrait = fn.cast(height > width, dtype=types.FLOAT)
-        height = original.resize + portrait * (new_long - original.resize)
-        width = new_long + portrait * (original.resize - new_long)
-        image = fn.resize(image, size=fn.stack(height, width), antialias=True, interp_type=types.INTERP_LINEAR)
+        image = fn.resize(image, size=feed["size"], antialias=True, interp_type=types.INTERP_LINEAR)
     if original.center_crop is not None:
-        side = float(original.center_crop)
-        top = _round_half_even_half(height - side)
-        left = _round_half_even_half(width - side)
         image = fn.slice(
-            image, fn.stack(left, top), fn.stack(width * 0.0 + side, height * 0.0 + side), axis_names="WH",
-            normalized_anchor=False, normalized_shape=False, out_of_bounds_policy="pad",
+            image, feed["anchor"], feed["shape"], axis_names="WH", normalized_anchor=False,
+            normalized_shape=False, out_of_bounds_policy="pad",
         )
     return fn.crop_mirror_normalize(
         image, mean=[255.0 * m for m in mean], std=[255.0 * s for s in std], output_layout="CHW", dtype=types.FLOAT,

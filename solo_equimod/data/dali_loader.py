@@ -3,7 +3,8 @@
 It yields the same batch format as the torchvision pipeline (`ParamPretrainTransform` + DataLoader):
 index LongTensor[B], two normalised views [B, 3, S, S], two raw Appendix A.1 vectors [B, D]
 (layout `layout_for(policies)`), the normalised original [B, 3, H, W] and the target LongTensor[B].
-Views and parameters are made inside DALI by `solo_equimod.augment.dali_ops`.
+The parameters are drawn batch by batch in the feeder (NumPy, the torchvision distributions) and
+the views are made from them inside DALI, both by `solo_equimod.augment.dali_ops`.
 
 Epochs are owned here, not by DALI's reader: each epoch is a seeded permutation of the whole
 dataset (seed + epoch, identical on every rank), padded like `DistributedSampler` to a multiple of
@@ -11,8 +12,8 @@ dataset (seed + epoch, identical on every rank), padded like `DistributedSampler
 batch of a shard is dropped, otherwise it is yielded smaller. The file bytes and the dataset index
 of each sample go into the pipeline through `external_source`, so indexes and labels are the real
 ones, and one `iter()` is exactly one epoch: it starts the epoch's plan and drains the pipeline to
-its end, even if the previous `iter()` was abandoned early (the trap of solo-learn issue #265,
-where the first iterator built by the wrapper and Lightning's `iter()` skipped or doubled epochs).
+its end, even if the previous `iter()` was abandoned early (the trap of solo-learn issue #265:
+epochs skipped or doubled when Lightning drives a DALI iterator).
 `loader.sampler.set_epoch(e)`, which Lightning calls before each epoch, sets the epoch number.
 
 Importing this module does not need DALI; building a loader does.
@@ -62,17 +63,17 @@ def list_image_folder(root: str) -> tuple[list[str], list[int], list[str]]:
     return [path for path, _ in samples], [target for _, target in samples], classes
 
 
-def _check_image(path: str) -> tuple[np.ndarray | None, str]:
-    """The file's bytes, or None and why: unreadable, empty, or a header PIL cannot identify."""
+def _check_image(path: str) -> tuple[np.ndarray | None, tuple[int, int], str]:
+    """The file's bytes and (height, width) from its header, or None and why it is unusable."""
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as err:
-        return None, f"cannot read: {err}"
+        return None, (0, 0), f"cannot read: {err}"
     try:
-        Image.open(io.BytesIO(data.tobytes())).size  # header only, cheap
+        width, height = Image.open(io.BytesIO(data.tobytes())).size  # header only, cheap
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        return None, f"not a readable JPEG/PNG image: {err}"
-    return data, ""
+        return None, (0, 0), f"not a readable JPEG/PNG image: {err}"
+    return data, (height, width), ""
 
 
 def decodes(path: str) -> bool:
@@ -119,68 +120,6 @@ class EpochSampler:
         return epoch
 
 
-class _Feeder:
-    """The `external_source` of the pipeline: (encoded bytes, dataset index) batch by batch.
-
-    DALI calls `iter()` on it when an epoch ends and `next()` when it needs data; the plan of the
-    epoch is set by the loader before, so DALI's eager re-`iter()` cannot start a wrong epoch.
-    """
-
-    def __init__(self, files: Sequence[str], skip_corrupt: bool) -> None:
-        self.files = list(files)
-        self.skip_corrupt = skip_corrupt
-        self.bad: set[int] = set()
-        self.checked = np.zeros(len(files), dtype=bool)
-        self.plan: list[np.ndarray] = []
-        self.cursor = 0
-        self.fed: list[int] = []  # plan positions of the batches handed to DALI this epoch
-        self.in_flight: deque[np.ndarray] = deque(maxlen=PREFETCH + 1)
-
-    def begin(self, plan: list[np.ndarray], cursor: int = 0) -> None:
-        self.plan, self.cursor = plan, cursor
-        self.fed = self.fed[:0] if cursor == 0 else self.fed
-        self.in_flight.clear()
-
-    def stop(self) -> None:
-        self.cursor = len(self.plan)
-
-    def __iter__(self) -> "_Feeder":
-        return self
-
-    def __next__(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        while self.cursor < len(self.plan):
-            wanted = self.plan[self.cursor]
-            self.cursor += 1
-            data, index = [], []
-            for i in wanted:
-                encoded = self._read(int(i))
-                if encoded is not None:
-                    data.append(encoded)
-                    index.append(np.array(i, dtype=np.int64))
-            self.in_flight.append(np.array([int(j) for j in index], dtype=np.int64))
-            if data:
-                self.fed.append(self.cursor - 1)
-                return data, index
-        raise StopIteration
-
-    def _read(self, i: int) -> np.ndarray | None:
-        if i in self.bad:
-            return None
-        data, why = _check_image(self.files[i])
-        if data is None:
-            self.mark_bad(i, why)
-            return None
-        self.checked[i] = True
-        return data
-
-    def mark_bad(self, i: int, why: str) -> None:
-        message = f"corrupt image file {self.files[i]!r}: {why}"
-        if not self.skip_corrupt:
-            raise CorruptImageError(message + " (pass skip_corrupt=True to skip such files with a warning)")
-        warnings.warn(f"skipping {message}", stacklevel=2)
-        self.bad.add(i)
-
-
 @dataclass(frozen=True)
 class _PipelineSpec:
     policies: tuple[ViewPolicy, ...]
@@ -194,30 +133,110 @@ class _PipelineSpec:
     device_id: int | None
 
 
-def _build_pipeline(spec: _PipelineSpec, feeder: _Feeder, seed: int) -> "Pipeline":
+class _Feeder:
+    """The `external_source` of the pipeline: per batch, the encoded files, their dataset indexes,
+    and every view's parameters drawn here in NumPy (`dali_ops.sample_batch`) from a generator
+    seeded by (seed, shard), in the order of `self.names`.
+
+    DALI calls `iter()` on it when an epoch ends and `next()` when it needs data; the plan of the
+    epoch is set by the loader before, so DALI's eager re-`iter()` cannot start a wrong epoch.
+    """
+
+    def __init__(self, files: Sequence[str], spec: "_PipelineSpec", seed: int, skip_corrupt: bool) -> None:
+        from solo_equimod.augment.dali_ops import original_feed_names, view_feed_names
+
+        self.files = list(files)
+        self.spec = spec
+        self.rng = np.random.default_rng(seed)
+        self.skip_corrupt = skip_corrupt
+        self.bad: set[int] = set()
+        self.sizes = np.zeros((len(files), 2), dtype=np.int64)  # (height, width) once read
+        self.plan: list[np.ndarray] = []
+        self.cursor = 0
+        self.fed: list[int] = []  # plan positions of the batches handed to DALI this epoch
+        self.in_flight: deque[np.ndarray] = deque(maxlen=PREFETCH + 1)
+        self.names = ["encoded", "index"] + [f"original_{name}" for name in original_feed_names(spec.original)]
+        self.names += [f"view{v}_{name}" for v, policy in enumerate(spec.policies) for name in view_feed_names(policy)]
+
+    def begin(self, plan: list[np.ndarray], cursor: int = 0) -> None:
+        self.plan, self.cursor = plan, cursor
+        self.fed = self.fed[:0] if cursor == 0 else self.fed
+        self.in_flight.clear()
+
+    def stop(self) -> None:
+        self.cursor = len(self.plan)
+
+    def __iter__(self) -> "_Feeder":
+        return self
+
+    def __next__(self) -> list[Any]:
+        while self.cursor < len(self.plan):
+            wanted = self.plan[self.cursor]
+            self.cursor += 1
+            data, index = [], []
+            for i in wanted:
+                encoded = self._read(int(i))
+                if encoded is not None:
+                    data.append(encoded)
+                    index.append(int(i))
+            self.in_flight.append(np.array(index, dtype=np.int64))
+            if data:
+                self.fed.append(self.cursor - 1)
+                return self._feed(data, np.array(index, dtype=np.int64))
+        raise StopIteration
+
+    def _feed(self, data: list[np.ndarray], index: np.ndarray) -> list[Any]:
+        from solo_equimod.augment.dali_ops import original_feed, sample_batch, view_feed
+
+        heights, widths = self.sizes[index, 0], self.sizes[index, 1]
+        fed = {"encoded": data, "index": index}
+        fed.update({f"original_{k}": v for k, v in original_feed(self.spec.original, heights, widths).items()})
+        for v, policy in enumerate(self.spec.policies):
+            draws = view_feed(self.spec.layout, sample_batch(policy, heights, widths, self.rng))
+            fed.update({f"view{v}_{k}": value for k, value in draws.items()})
+        return [fed[name] for name in self.names]
+
+    def _read(self, i: int) -> np.ndarray | None:
+        if i in self.bad:
+            return None
+        data, size, why = _check_image(self.files[i])
+        if data is None:
+            self.mark_bad(i, why)
+            return None
+        self.sizes[i] = size
+        return data
+
+    def mark_bad(self, i: int, why: str) -> None:
+        message = f"corrupt image file {self.files[i]!r}: {why}"
+        if not self.skip_corrupt:
+            raise CorruptImageError(message + " (pass skip_corrupt=True to skip such files with a warning)")
+        warnings.warn(f"skipping {message}", stacklevel=2)
+        self.bad.add(i)
+
+
+def _build_pipeline(spec: _PipelineSpec, feeder: _Feeder) -> "Pipeline":
     from nvidia.dali import fn, pipeline_def, types
 
     from solo_equimod.augment.dali_ops import make_original, make_view
 
     @pipeline_def(enable_conditionals=True)
     def pretrain_pipeline():  # type: ignore[no-untyped-def]
-        encoded, index = fn.external_source(source=feeder, num_outputs=2, batch=True, cycle="raise")
-        shape = fn.peek_image_shape(encoded, dtype=types.FLOAT)
-        height, width = shape[0], shape[1]
+        fed = dict(zip(feeder.names, fn.external_source(source=feeder, num_outputs=len(feeder.names), batch=True, cycle="raise")))
         decoder_device = "mixed" if spec.device == "gpu" else "cpu"
-        image = fn.decoders.image(encoded, device=decoder_device, output_type=types.RGB)
-        outputs = [index]
+        # no EXIF rotation: torchvision's ImageFolder (PIL) does not apply it either
+        image = fn.decoders.image(fed["encoded"], device=decoder_device, output_type=types.RGB, adjust_orientation=False)
         views, params = [], []
-        for policy in spec.policies:
-            view, vec = make_view(image, height, width, policy, spec.layout, spec.mean, spec.std, spec.device == "gpu")
-            views.append(view)
-            params.append(vec)
-        original = make_original(image, height, width, spec.original, spec.mean, spec.std)
-        return tuple(outputs + views + params + [original])
+        for v, policy in enumerate(spec.policies):
+            feed = {name.removeprefix(f"view{v}_"): node for name, node in fed.items() if name.startswith(f"view{v}_")}
+            views.append(make_view(image, policy, feed, spec.mean, spec.std, spec.device == "gpu"))
+            params.append(feed["params"])
+        original_feed = {name.removeprefix("original_"): node for name, node in fed.items() if name.startswith("original_")}
+        original = make_original(image, spec.original, original_feed, spec.mean, spec.std)
+        return (fed["index"], *views, *params, original)
 
     pipe = pretrain_pipeline(
         batch_size=spec.batch_size, num_threads=spec.num_threads, device_id=spec.device_id,
-        seed=seed, prefetch_queue_depth=PREFETCH,
+        seed=0, prefetch_queue_depth=PREFETCH,
     )
     pipe.build()
     return pipe
@@ -257,9 +276,9 @@ class DALIPretrainLoader:
         self.shard_id, self.num_shards, self.seed, self.drop_last = shard_id, num_shards, seed, drop_last
         self.sampler = EpochSampler()
         self.device = torch.device("cuda", spec.device_id or 0) if spec.device == "gpu" else torch.device("cpu")
-        self._feeder = _Feeder(self.files, skip_corrupt)
+        # parameter draws differ per rank and are reproducible from `seed`
+        self._feeder = _Feeder(self.files, spec, seed * 1_000_003 + shard_id, skip_corrupt)
         self._pipe: Pipeline | None = None
-        self._builds = 0
         self._needs_reset = False
 
     @property
@@ -275,10 +294,7 @@ class DALIPretrainLoader:
         return len(self._plan(0))
 
     def _new_pipeline(self) -> "Pipeline":
-        # distinct augmentation streams per rank and per rebuild, reproducible from `seed`
-        seed = (self.seed * 1_000_003 + self.shard_id * 7_919 + self._builds) % (2**31)
-        self._builds += 1
-        return _build_pipeline(self.spec, self._feeder, seed)
+        return _build_pipeline(self.spec, self._feeder)
 
     def _drain(self) -> None:
         """Finish an abandoned epoch: feed nothing more and empty the prefetch queue."""

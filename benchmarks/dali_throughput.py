@@ -1,0 +1,195 @@
+"""Images/second of pretraining input pipelines, side by side in one run (not a test).
+
+Rows, all with the same batch size and the same number of worker threads/processes:
+  dali-plain-rrc     DALI: decode, fn.random_resized_crop x2 + flip, normalise, original view;
+                     returns no parameters (DALI samples its windows internally)
+  dali-params-rrc    ours with a crop+flip-only policy: the same work, but the windows are drawn
+                     explicitly and returned as Appendix A.1 vectors -> the cost of returning them
+  dali-params-full   ours with the full policy of the config (jitter in random order, gray, ...)
+  torchvision-full   ParamPretrainTransform in a torch DataLoader, full policy
+All DALI rows read files through the same Python feeder (which also draws the parameters, unused
+by the plain row), so only the augmentation differs.
+
+    python benchmarks/dali_throughput.py [--dataset cifar|imagenet] [--workers 2] [--epochs 3]
+
+cifar: /work/shared/data/cifar10-subset/train (PNG 32x32) when present, else generated images;
+imagenet: generated 500x375 JPEGs with the ImageNet BYOL augmentations (crop 224, original
+256/224). Prints a Markdown table (also written to --out when given).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+from PIL import Image
+from torch.utils.data import DataLoader
+from torchvision.datasets import ImageFolder
+
+from solo_equimod.augment.pipeline import OriginalView, ParamPretrainTransform
+from solo_equimod.augment.policy import ViewPolicy, layout_for, policies_from_config
+from solo_equimod.data.dali_loader import (
+    _Feeder,
+    _PipelineSpec,
+    _to_torch,
+    build_dali_pretrain_loader,
+    epoch_plan,
+    list_image_folder,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+CIFAR_SUBSET = Path("/work/shared/data/cifar10-subset/train")
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def _synthetic_folder(root: Path, count: int, size: tuple[int, int], fmt: str) -> Path:
+    rng = np.random.default_rng(0)
+    for k in range(count):
+        cls = root / f"class_{k % 4}"
+        cls.mkdir(parents=True, exist_ok=True)
+        yy, xx = np.mgrid[0 : size[0], 0 : size[1]]
+        img = np.stack([xx * 255 / size[1], yy * 255 / size[0], rng.random() * (xx + yy) * 255 / sum(size)], -1)
+        img = (img + rng.normal(0, 25, img.shape)).clip(0, 255).astype(np.uint8)
+        Image.fromarray(img).save(cls / f"{k:05d}.{fmt}", quality=90)
+    return root
+
+
+def _plain_dali_epochs(root: str, policies: Sequence[ViewPolicy], original: OriginalView, batch_size: int, threads: int) -> Callable[[], int]:
+    """The plain pipeline: DALI's own random_resized_crop; the feeder's parameter draws go unused."""
+    from nvidia.dali import fn, pipeline_def, types
+
+    from solo_equimod.augment.dali_ops import make_original
+
+    files, _, _ = list_image_folder(root)
+    spec = _PipelineSpec(tuple(policies), layout_for(policies), MEAN, STD, original, batch_size, threads, "cpu", None)
+    feeder = _Feeder(files, spec, seed=0, skip_corrupt=False)
+
+    @pipeline_def(batch_size=batch_size, num_threads=threads, device_id=None, seed=0, prefetch_queue_depth=2)
+    def plain():  # type: ignore[no-untyped-def]
+        fed = dict(zip(feeder.names, fn.external_source(source=feeder, num_outputs=len(feeder.names), batch=True, cycle="raise")))
+        image = fn.decoders.image(fed["encoded"], device="cpu", output_type=types.RGB, adjust_orientation=False)
+        views = []
+        for p in policies:
+            view = fn.random_resized_crop(
+                image, size=[p.crop_size] * 2, random_area=[p.crop_min_scale, p.crop_max_scale],
+                random_aspect_ratio=list(p.crop_ratio), antialias=True, interp_type=types.INTERP_LINEAR,
+            )
+            views.append(fn.crop_mirror_normalize(
+                view, mirror=fn.random.coin_flip(probability=p.flip_prob), mean=[255 * m for m in MEAN],
+                std=[255 * s for s in STD], output_layout="CHW", dtype=types.FLOAT,
+            ))
+        original_feed = {k.removeprefix("original_"): v for k, v in fed.items() if k.startswith("original_")}
+        return (fed["index"], *views, make_original(image, original, original_feed, MEAN, STD))
+
+    pipe = plain()
+    pipe.build()
+    epoch = [0]
+
+    def run_epoch() -> int:
+        feeder.begin(epoch_plan(len(files), epoch[0], 0, 0, 1, batch_size, True))
+        epoch[0] += 1
+        seen = 0
+        while True:
+            try:
+                outputs = pipe.run()
+            except StopIteration:
+                pipe.reset()
+                return seen
+            seen += len(_to_torch(outputs[0], torch.device("cpu"), "index"))
+            for k, out in enumerate(outputs[1:]):
+                _to_torch(out, torch.device("cpu"), f"output {k}")
+
+    return run_epoch
+
+
+def _loop(batches: Iterable) -> int:  # type: ignore[type-arg]
+    return sum(len(batch[0]) for batch in batches)
+
+
+def _collate(samples: list) -> tuple:  # type: ignore[type-arg]
+    """(((views, params, original), target), ...) -> the training batch format, index from position."""
+    views = [torch.stack([s[0][0][k] for s in samples]) for k in range(2)]
+    params = [torch.stack([s[0][1][k] for s in samples]) for k in range(2)]
+    return torch.arange(len(samples)), views, params, torch.stack([s[0][2] for s in samples]), torch.tensor([s[1] for s in samples])
+
+
+def _images_per_second(run_epoch: Callable[[], int], epochs: int) -> float:
+    run_epoch()  # warm-up: pipeline build, worker start, page cache
+    start, images = time.perf_counter(), 0
+    for _ in range(epochs):
+        images += run_epoch()
+    return images / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", choices=["cifar", "imagenet"], default="cifar")
+    parser.add_argument("--workers", type=int, default=2, help="DALI threads = DataLoader worker processes")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--limit", type=int, default=2048, help="images to generate when no dataset is on disk")
+    parser.add_argument("--out", type=Path, default=None, help="also write the table to this file")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore", message=".*is not used.*")  # the plain pipeline ignores the draws
+
+    tmp = tempfile.TemporaryDirectory()
+    if args.dataset == "cifar":
+        config = REPO / "scripts/pretrain/cifar/augmentations/simclr.yaml"
+        original = OriginalView()
+        if CIFAR_SUBSET.is_dir():
+            root = CIFAR_SUBSET
+        else:
+            root = _synthetic_folder(Path(tmp.name), args.limit, (32, 32), "png")
+    else:
+        config = REPO / "scripts/pretrain/imagenet/augmentations/byol.yaml"
+        original = OriginalView(resize=256, center_crop=224)
+        root = _synthetic_folder(Path(tmp.name), min(args.limit, 256), (375, 500), "jpg")
+    policies = policies_from_config(OmegaConf.to_container(OmegaConf.load(config)))  # type: ignore[arg-type]
+    crop_flip = [ViewPolicy(crop_size=p.crop_size, flip_prob=p.flip_prob, jitter_prob=0.0, gray_prob=0.0) for p in policies]
+    count = len(list_image_folder(str(root))[0])
+
+    def ours(pols: Sequence[ViewPolicy]) -> Callable[[], int]:
+        loader = build_dali_pretrain_loader(str(root), pols, MEAN, STD, original, args.batch_size, num_threads=args.workers)
+        return lambda: _loop(loader)
+
+    transform = ParamPretrainTransform(policies, MEAN, STD, original)
+    dataset = ImageFolder(str(root), transform=transform)
+    torch_loader = DataLoader(
+        dataset, batch_size=args.batch_size, shuffle=True, num_workers=args.workers, drop_last=True,
+        collate_fn=_collate, persistent_workers=True,
+    )
+    rows = {
+        "dali-plain-rrc": _plain_dali_epochs(str(root), crop_flip, original, args.batch_size, args.workers),
+        "dali-params-rrc": ours(crop_flip),
+        "dali-params-full": ours(policies),
+        "torchvision-full": lambda: _loop(torch_loader),
+    }
+    speeds = {name: _images_per_second(run, args.epochs) for name, run in rows.items()}
+
+    lines = [
+        f"dataset: {args.dataset} ({root}, {count} images), augmentations {config.relative_to(REPO)}, "
+        f"batch {args.batch_size}, {args.workers} workers, {args.epochs} timed epochs after 1 warm-up",
+        f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, CPU only",
+        "",
+        "| pipeline | images/s | vs dali-plain-rrc |",
+        "|---|---:|---:|",
+    ]
+    base = speeds["dali-plain-rrc"]
+    lines += [f"| {name} | {value:.0f} | {value / base:.2f}x |" for name, value in speeds.items()]
+    text = "\n".join(lines)
+    print(text)
+    if args.out is not None:
+        args.out.write_text(text + "\n")
+    tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
