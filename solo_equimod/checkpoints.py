@@ -1,11 +1,14 @@
-"""Load a pretraining checkpoint back into its method (config, weights, EquiMod statistics)."""
+"""Load a pretraining checkpoint back into its method (config, weights, EquiMod statistics), save
+a slim one, and find the checkpoint `auto_resume` continues from."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
+from typing import Any, Optional
 
 import torch
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from solo_equimod.methods import METHODS, BaseMethod
 
@@ -40,3 +43,38 @@ def save_method(model: BaseMethod, path: str | Path) -> Path:
                 "state_dict": model.state_dict()}, tmp)
     tmp.replace(path)
     return path
+
+
+# keys that define what a run trains; a checkpoint that differs in one of them belongs to another run
+RESUME_KEYS = ("method", "backbone", "method_kwargs", "augmentations", "data.dataset", "data.synthetic_size",
+               "optimizer", "scheduler", "max_epochs", "max_steps", "limit_train_batches", "seed")
+
+
+def _select(cfg: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        cfg = cfg.get(part) if isinstance(cfg, dict) else None
+    return cfg
+
+
+def find_resume_checkpoint(run_dir: str | Path, cfg: DictConfig) -> Optional[Path]:
+    """The checkpoint `auto_resume` continues from: among `run_dir/*.ckpt` and `run_dir/steps/*.ckpt`,
+    the readable one with the highest (global_step, epoch) whose config matches `cfg` on RESUME_KEYS.
+    Unreadable or foreign files are skipped with a warning naming them and why."""
+    run_dir = Path(run_dir)
+    wanted = OmegaConf.to_container(cfg, resolve=True)
+    best: tuple[tuple[int, int], Path] | None = None
+    for path in sorted([*run_dir.glob("*.ckpt"), *run_dir.glob("steps/*.ckpt")]):
+        try:  # mmap: reads the counters and config without loading every tensor
+            ckpt = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+            found = ckpt["hyper_parameters"]["cfg"]
+            key = (int(ckpt["global_step"]), int(ckpt["epoch"]))
+        except Exception as err:  # truncated, foreign or not a Lightning checkpoint
+            warnings.warn(f"auto_resume: skipping {path}: unreadable ({err.__class__.__name__}: {err})")
+            continue
+        differ = [k for k in RESUME_KEYS if _select(found, k) != _select(wanted, k)]
+        if differ:
+            warnings.warn(f"auto_resume: skipping {path}: trained with different {', '.join(differ)}")
+            continue
+        if best is None or key > best[0]:
+            best = (key, path)
+    return None if best is None else best[1]

@@ -66,11 +66,13 @@ class CheckpointConfig:
     enabled: bool = True
     dir: str = "trained_models"
     frequency: int = 1  # epochs between checkpoints
+    every_n_steps: int = 0  # also save steps/epoch=E-step=S.ckpt every N optimiser steps (0: off)
+    keep_steps: int = 1  # step checkpoints kept (the newest)
 
 
 @dataclass
 class AutoResumeConfig:
-    enabled: bool = False
+    enabled: bool = False  # continue from the newest readable, compatible checkpoint of checkpoint.dir/name
 
 
 @dataclass

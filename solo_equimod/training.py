@@ -9,6 +9,8 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQ
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
+from solo_equimod.callbacks import AtomicCheckpointIO, NonFiniteLossGuard, StepCheckpoint
+from solo_equimod.checkpoints import find_resume_checkpoint
 from solo_equimod.config import validate
 from solo_equimod.data.datasets import dataset_image_sizes, num_classes_of
 from solo_equimod.data.pretrain import PretrainDataModule
@@ -57,21 +59,23 @@ def pretrain(raw_cfg: DictConfig) -> Path:
     run_dir = Path(cfg.checkpoint.dir) / cfg.name
     run_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
-    callbacks: list[pl.Callback] = [TQDMProgressBar(refresh_rate=1), LearningRateMonitor(logging_interval="step")]
+    callbacks: list[pl.Callback] = [TQDMProgressBar(refresh_rate=1), LearningRateMonitor(logging_interval="step"),
+                                    NonFiniteLossGuard()]
     checkpoint_cb = ModelCheckpoint(dirpath=run_dir, filename="{epoch}-{step}", save_last=True, save_top_k=-1,
                                     every_n_epochs=cfg.checkpoint.frequency)
     if cfg.checkpoint.enabled:
         callbacks.append(checkpoint_cb)
-    ckpt_path = None
-    if cfg.auto_resume.enabled and (run_dir / "last.ckpt").is_file():
-        ckpt_path = str(run_dir / "last.ckpt")
+        if cfg.checkpoint.every_n_steps > 0:
+            callbacks.append(StepCheckpoint(run_dir, cfg.checkpoint.every_n_steps, cfg.checkpoint.keep_steps))
+    resume = find_resume_checkpoint(run_dir, cfg) if cfg.auto_resume.enabled else None
+    ckpt_path = None if resume is None else str(resume)
 
     trainer = pl.Trainer(
         max_epochs=cfg.max_epochs, max_steps=cfg.max_steps, accelerator=cfg.accelerator, devices=cfg.devices,
         num_nodes=cfg.num_nodes, strategy=cfg.strategy, precision=cfg.precision, sync_batchnorm=cfg.sync_batchnorm,
         logger=_loggers(cfg, run_dir), callbacks=callbacks, enable_checkpointing=cfg.checkpoint.enabled,
         limit_train_batches=cfg.limit_train_batches, limit_val_batches=cfg.limit_val_batches,
-        log_every_n_steps=cfg.log_every_n_steps, deterministic=False,
+        log_every_n_steps=cfg.log_every_n_steps, deterministic=False, plugins=[AtomicCheckpointIO()],
     )
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     last = run_dir / "last.ckpt"

@@ -1,0 +1,91 @@
+"""Crash-safety pieces for the pretraining Trainer: atomic checkpoint files, checkpoints every N
+optimiser steps, and a stop on a non-finite loss."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from pathlib import Path
+from typing import Any, Optional
+
+import lightning.pytorch as pl
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+
+STEP_CHECKPOINT_DIR = "steps"
+_STEP_FILE = re.compile(r"^epoch=(\d+)-step=(\d+)\.ckpt$")
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes `path.tmp` beside the target, fsyncs it and renames it over the target.
+
+    Lightning's own save goes through an fsspec transaction whose temporary file lives in the
+    system temp folder and is *moved* (copied, when /tmp is another filesystem) onto the target,
+    so a kill during that copy leaves a truncated checkpoint; a same-folder rename cannot."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Optional[Any] = None) -> None:
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} takes no storage_options")
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as f:
+            torch.save(checkpoint, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+
+class StepCheckpoint(pl.Callback):
+    """Saves `steps/epoch=E-step=S.ckpt` every `every_n_steps` optimiser steps, keeping the newest `keep`.
+
+    It saves at the start of the next batch, not at the end of the step like `ModelCheckpoint`:
+    Lightning calls callbacks' `on_train_batch_end` before the module's, where BYOL-style
+    methods apply the momentum update, so a checkpoint taken there would miss that update."""
+
+    def __init__(self, dirpath: str | Path, every_n_steps: int, keep: int = 1) -> None:
+        if every_n_steps < 1 or keep < 1:
+            raise ValueError(f"every_n_steps and keep must be >= 1, got {every_n_steps} and {keep}")
+        self.dirpath = Path(dirpath) / STEP_CHECKPOINT_DIR
+        self.every_n_steps = every_n_steps
+        self.keep = keep
+        self._last_saved = -1
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._last_saved = trainer.global_step  # a resumed run does not re-save the step it came from
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,
+                             batch_idx: int) -> None:
+        step = trainer.global_step
+        # batch_idx 0: the state equals the previous epoch's end, which the epoch checkpoint holds
+        if batch_idx == 0 or step % self.every_n_steps or step == self._last_saved:
+            return
+        trainer.save_checkpoint(self.dirpath / f"epoch={trainer.current_epoch}-step={step}.ckpt")
+        self._last_saved = step
+        if trainer.is_global_zero:
+            self._prune()
+
+    def _prune(self) -> None:
+        saved = sorted((int(m[2]), p) for p in self.dirpath.glob("*.ckpt") if (m := _STEP_FILE.match(p.name)))
+        for _, path in saved[:-self.keep]:
+            path.unlink(missing_ok=True)
+
+
+class NonFiniteLossGuard(pl.Callback):
+    """Stops training at the first non-finite loss, before any later checkpoint is written,
+    naming the step and the value of every logged loss term."""
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        bad = loss is not None and not math.isfinite(float(loss))
+        if not trainer.strategy.reduce_boolean_decision(bad, all=False):  # every rank stops together
+            return
+        terms = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train_")}
+        listed = ", ".join(f"{k}={v:.6g}" for k, v in sorted(terms.items())) or "none logged"
+        raise FloatingPointError(
+            f"non-finite loss {float(loss) if loss is not None else None} in optimiser step {trainer.global_step} (epoch {trainer.current_epoch}, "
+            f"batch {batch_idx}); loss terms: {listed}. Training stopped; the last checkpoint written before "
+            f"this step is intact (lower optimizer.lr or check the data, then resume with auto_resume.enabled=true)."
+        )

@@ -1,0 +1,79 @@
+"""The zoo manifest (`zoo/manifest.json`): one entry per checkpoint this project trained."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+MANIFEST_ENV = "SOLO_EQUIMOD_ZOO_MANIFEST"
+REQUIRED = ("name", "method", "dataset", "backbone", "epochs", "config", "metrics", "metrics_command", "url",
+            "sha256", "size")
+
+
+@dataclass
+class ZooEntry:
+    """A published checkpoint: what it is, how it was measured, and where its bytes are.
+
+    `url` is http(s)://, file:// or a path; a relative path is relative to the manifest's folder."""
+
+    name: str
+    method: str
+    dataset: str
+    backbone: str
+    epochs: int
+    config: dict[str, Any]
+    metrics: dict[str, float]
+    metrics_command: str
+    url: str
+    sha256: str
+    size: int
+    pretrain_command: str = ""
+    notes: str = ""
+    base_dir: Path = field(default=Path("."), repr=False, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("base_dir")
+        return data
+
+
+def default_manifest_path() -> Path:
+    """`$SOLO_EQUIMOD_ZOO_MANIFEST`, else the repository's `zoo/manifest.json`."""
+    return Path(os.environ.get(MANIFEST_ENV) or Path(__file__).resolve().parents[2] / "zoo" / "manifest.json")
+
+
+def _entry(raw: dict[str, Any], path: Path) -> ZooEntry:
+    missing = [k for k in REQUIRED if k not in raw]
+    if missing:
+        raise ValueError(f"{path}: entry {raw.get('name', '?')!r} lacks {', '.join(missing)}")
+    unknown = set(raw) - set(ZooEntry.__dataclass_fields__) - {"base_dir"}
+    if unknown:
+        raise ValueError(f"{path}: entry {raw['name']!r} has unknown field(s) {sorted(unknown)}")
+    return ZooEntry(**raw, base_dir=path.parent)
+
+
+def load_manifest(path: str | Path | None = None) -> dict[str, ZooEntry]:
+    """Entries by name; a missing field, an unknown field or a duplicate name names the entry."""
+    path = Path(path) if path is not None else default_manifest_path()
+    if not path.is_file():
+        raise FileNotFoundError(f"zoo manifest {path} does not exist")
+    entries: dict[str, ZooEntry] = {}
+    for raw in json.loads(path.read_text())["models"]:
+        entry = _entry(raw, path)
+        if entry.name in entries:
+            raise ValueError(f"{path}: duplicate entry name {entry.name!r}")
+        entries[entry.name] = entry
+    return entries
+
+
+def add_to_manifest(entry: ZooEntry, path: str | Path) -> None:
+    """Insert or replace `entry` in the manifest at `path` (created if absent), written atomically."""
+    path = Path(path)
+    data = json.loads(path.read_text()) if path.is_file() else {"version": 1, "models": []}
+    data["models"] = [m for m in data["models"] if m["name"] != entry.name] + [entry.to_json()]
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)

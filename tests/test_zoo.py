@@ -1,0 +1,160 @@
+"""Model zoo: download against a local HTTP server (good file, 404, truncated transfer, wrong hash),
+cache and offline use, export (slim, fp16 restored to fp32, exact statistics), the shipped entry."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import json
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import torch
+
+from solo_equimod.methods import METHODS
+from solo_equimod.zoo import ZooError, fetch, load_manifest, load_pretrained
+from solo_equimod.zoo.__main__ import main as zoo_cli
+from solo_equimod.zoo.export import export_checkpoint
+from solo_equimod.zoo.manifest import add_to_manifest
+
+from .conftest import tiny_pretrain_cfg
+
+PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
+SHA = hashlib.sha256(PAYLOAD).hexdigest()
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        if self.path == "/missing.pt":
+            self.send_error(404, "Not Found")
+            return
+        body = PAYLOAD[::-1] if self.path == "/wrong.pt" else PAYLOAD
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        # truncated: the header promises the whole file, the connection closes after half of it
+        self.wfile.write(body[: len(body) // 2] if self.path == "/truncated.pt" else body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _cache_files(cache: Path) -> list[str]:
+    return sorted(p.name for p in cache.iterdir()) if cache.is_dir() else []
+
+
+def test_good_download_is_cached_and_works_offline(server: str, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    path = fetch(f"{server}/good.pt", SHA, len(PAYLOAD), "good.pt", cache)
+    assert path == cache / "good.pt" and path.read_bytes() == PAYLOAD
+    # offline: an unreachable URL is never contacted once the verified file is cached
+    again = fetch("http://127.0.0.1:9/unreachable.pt", SHA, len(PAYLOAD), "good.pt", cache)
+    assert again == path and _cache_files(cache) == ["good.pt"]
+
+
+def test_404_names_the_status_and_leaves_nothing(server: str, tmp_path: Path) -> None:
+    with pytest.raises(ZooError, match=r"missing\.pt failed: HTTP 404"):
+        fetch(f"{server}/missing.pt", SHA, len(PAYLOAD), "m.pt", tmp_path)
+    assert _cache_files(tmp_path) == []
+
+
+def test_truncated_transfer_is_refused_and_removed(server: str, tmp_path: Path) -> None:
+    with pytest.raises(ZooError, match=rf"size {len(PAYLOAD) // 2} bytes, expected {len(PAYLOAD)}"):
+        fetch(f"{server}/truncated.pt", SHA, len(PAYLOAD), "t.pt", tmp_path)
+    assert _cache_files(tmp_path) == []
+
+
+def test_wrong_hash_is_refused_and_removed(server: str, tmp_path: Path) -> None:
+    wrong = hashlib.sha256(PAYLOAD[::-1]).hexdigest()
+    with pytest.raises(ZooError, match=rf"sha256 {wrong}, expected {SHA}.*removed"):
+        fetch(f"{server}/wrong.pt", SHA, len(PAYLOAD), "w.pt", tmp_path)
+    assert _cache_files(tmp_path) == []
+
+
+def test_corrupted_cache_and_stale_partial_are_never_used(server: str, tmp_path: Path) -> None:
+    (tmp_path / ".good.pt.abc.partial").write_bytes(PAYLOAD[:10])  # a killed download's leftover
+    (tmp_path / "good.pt").write_bytes(PAYLOAD[:-1] + b"x")  # same size, wrong content
+    with pytest.raises(ZooError, match="sha256"):
+        fetch(f"{server}/good.pt", SHA, len(PAYLOAD), "good.pt", tmp_path)
+    assert not (tmp_path / "good.pt").exists()
+    assert fetch(f"{server}/good.pt", SHA, len(PAYLOAD), "good.pt", tmp_path).read_bytes() == PAYLOAD
+
+
+def test_file_url_and_relative_path(tmp_path: Path) -> None:
+    src = tmp_path / "src" / "w.pt"
+    src.parent.mkdir()
+    src.write_bytes(PAYLOAD)
+    assert fetch(src.as_uri(), SHA, len(PAYLOAD), "a.pt", tmp_path / "c1").read_bytes() == PAYLOAD
+    assert fetch("w.pt", SHA, len(PAYLOAD), "b.pt", tmp_path / "c2", base_dir=src.parent).read_bytes() == PAYLOAD
+    with pytest.raises(ZooError, match="cannot open"):
+        fetch("nope.pt", SHA, len(PAYLOAD), "c.pt", tmp_path / "c3", base_dir=src.parent)
+    with pytest.raises(ZooError, match="unsupported URL scheme 'ftp'"):
+        fetch("ftp://x/y.pt", SHA, len(PAYLOAD), "d.pt", tmp_path / "c4")
+
+
+def _fake_trained_checkpoint(tmp_path: Path) -> Path:
+    """A Lightning-style checkpoint of a freshly built simclr_equimod, with optimizer state and
+    non-trivial parameter statistics, so export has something to drop and something to keep."""
+    cfg = tiny_pretrain_cfg("simclr_equimod", tmp_path, **{"data.num_classes": 10})
+    model = METHODS["simclr_equimod"](cfg)
+    model.equimod.param_normalizer.fit(torch.randn(100, model.param_layout.dim) * 7.3 + 1.1)
+    path = tmp_path / "trained.ckpt"
+    torch.save({"hyper_parameters": dict(model.hparams), "state_dict": model.state_dict(), "epoch": 3,
+                "global_step": 40, "optimizer_states": [{"state": {0: torch.zeros(1000)}}]}, path)
+    return path
+
+
+def test_export_then_load_by_name(tmp_path: Path) -> None:
+    ckpt = _fake_trained_checkpoint(tmp_path)
+    (tmp_path / "linear.json").write_text(json.dumps({"top1": 55.5, "top5": 90.0, "dataset": "synthetic"}))
+    entry = export_checkpoint(ckpt, tmp_path / "linear.json", "tiny", tmp_path / "zoo" / "tiny.pt", "tiny.pt",
+                              "python main_linear.py ...")
+    slim = torch.load(tmp_path / "zoo" / "tiny.pt", weights_only=False)
+    assert set(slim) == {"hyper_parameters", "state_dict"}  # no optimizer or loop state
+    assert entry.metrics == {"top1": 55.5, "top5": 90.0} and entry.method == "simclr_equimod"
+    assert entry.size == (tmp_path / "zoo" / "tiny.pt").stat().st_size
+    add_to_manifest(entry, tmp_path / "zoo" / "manifest.json")
+
+    model = load_pretrained("tiny", cache=tmp_path / "cache", manifest=tmp_path / "zoo" / "manifest.json")
+    original = torch.load(ckpt, weights_only=False)["state_dict"]
+    loaded = model.method.state_dict()
+    assert all(v.dtype == torch.float32 for v in loaded.values() if v.is_floating_point())
+    for key, value in original.items():  # parameters within fp16 rounding, buffers exact
+        tol = 0 if key.endswith(("mean", "std", "running_var", "running_mean")) else 1e-3
+        torch.testing.assert_close(loaded[key], value, atol=tol * value.abs().max().item() + tol, rtol=tol)
+    assert torch.equal(model.equimod.param_normalizer.std, original["equimod.param_normalizer.std"])
+    x = torch.randn(2, 3, 32, 32)
+    assert model.backbone(x).shape == (2, model.features_dim)
+    assert model.equimod is not None and not model.method.training
+
+
+def test_unknown_name_lists_the_zoo(tmp_path: Path) -> None:
+    with pytest.raises(KeyError, match="neither a checkpoint file nor a zoo name; zoo names: simclr_equimod"):
+        load_pretrained("no-such-model", cache=tmp_path)
+
+
+def test_shipped_entry_lists_verifies_and_loads(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The in-repo checkpoint: small, verified, loads to fp32 with its EquiMod head."""
+    entries = load_manifest()
+    entry = entries["simclr_equimod-synthetic-small"]
+    assert entry.size < 3_000_000 and entry.metrics["top1"] > 0 and "main_linear.py" in entry.metrics_command
+    assert zoo_cli(["--cache", str(tmp_path), "list"]) == 0
+    assert entry.name in capsys.readouterr().out
+    assert zoo_cli(["--cache", str(tmp_path), "verify", entry.name]) == 0
+    assert capsys.readouterr().out.startswith(f"OK {entry.name}")
+    model = load_pretrained(entry.name, cache=tmp_path)
+    assert model.equimod.projector is not None and model.method.cfg.method == entry.method
+    assert next(model.backbone.parameters()).dtype == torch.float32
+    assert zoo_cli(["--cache", str(tmp_path), "verify", "nope"]) == 1
