@@ -1,0 +1,257 @@
+"""Baselines against their +EquiMod versions under one budget: pretrain every method with the same
+seeds and settings, evaluate each checkpoint (kNN, linear probe, equivariance for EquiMod models,
+augmentation sensitivity), add a randomly initialised backbone per seed as the floor, and measure
+training throughput of each method side by side. Writes `summary.json`, `table.md` and PNG plots
+to the results folder; finished runs are kept (`runs/<method>-s<seed>/result.json`), so a rerun
+resumes, and `--report-only` rebuilds the tables from whatever finished.
+
+    python benchmarks/compare.py --seeds 0 1 2 -- data.dataset=custom \\
+        data.train_path=/work/shared/data/cifar10-subset/train data.val_path=/work/shared/data/cifar10-subset/val \\
+        max_epochs=1 limit_train_batches=12
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
+
+from benchmarks.step_time import build, time_step
+from solo_equimod.checkpoints import save_method
+from solo_equimod.config import register_schemas, validate
+from solo_equimod.data.datasets import num_classes_of
+from solo_equimod.data.pretrain import build_split
+from solo_equimod.eval.equivariance import AUGMENTATION_LABELS, run_equivariance
+from solo_equimod.eval.knn import run_knn
+from solo_equimod.eval.linear import run_linear
+from solo_equimod.eval.plots import bar_chart, write_json
+from solo_equimod.eval.sensitivity import run_sensitivity
+from solo_equimod.methods import METHODS
+from solo_equimod.training import pretrain
+
+REPO = Path(__file__).resolve().parents[1]
+BASES = ("simclr", "byol", "barlow_twins", "vicreg")
+RANDOM = "random init"
+
+
+# ----- throughput ---------------------------------------------------------------------------------
+class PeakRSS:
+    """Peak resident memory above the level at entry, sampled every 5 ms. Run with
+    MALLOC_MMAP_THRESHOLD_=131072 so glibc returns freed tensors to the system at once; otherwise
+    a step reuses the previous step's memory and shows ~0."""
+
+    def __enter__(self) -> "PeakRSS":
+        self.start = self.peak = self._rss()
+        self.running = True
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.running = False
+        self.thread.join()
+
+    @staticmethod
+    def _rss() -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4096
+
+    def _sample(self) -> None:
+        while self.running:
+            self.peak = max(self.peak, self._rss())
+            time.sleep(0.005)
+
+    @property
+    def delta_mb(self) -> float:
+        return (self.peak - self.start) / 2**20
+
+
+def throughput(bases: list[str], backbone: str, batch_size: int, steps: int, warmup: int) -> list[dict[str, Any]]:
+    """Images/s and peak memory of one training step per method; each baseline and its +EquiMod
+    version alternate step by step so that machine load hits both alike."""
+    rows = []
+    for base in bases:
+        pair = {m: build(m, backbone, batch_size) for m in (base, f"{base}_equimod")}
+        opts = {m: torch.optim.SGD(model.parameters(), lr=1e-3) for m, (model, _) in pair.items()}
+        times: dict[str, list[float]] = {m: [] for m in pair}
+        peaks: dict[str, float] = {m: 0.0 for m in pair}
+        for step in range(warmup + steps):
+            for m, (model, batch) in pair.items():
+                with PeakRSS() as mem:
+                    t = time_step(model, batch, opts[m])
+                if step >= warmup:
+                    times[m].append(t)
+                    peaks[m] = max(peaks[m], mem.delta_mb)
+            print(f"throughput {base}: step {step + 1}/{warmup + steps}", flush=True)
+        for m in pair:
+            med = statistics.median(times[m])
+            rows.append({"method": m, "step_s": med, "images_per_s": batch_size / med, "peak_mem_mb": peaks[m],
+                         "ratio_to_baseline": med / statistics.median(times[base])})
+    return rows
+
+
+# ----- one run ------------------------------------------------------------------------------------
+def evaluate(ckpt: Path, data: dict[str, Any], args: argparse.Namespace, equimod: bool) -> dict[str, Any]:
+    """Evaluations 1-3 of one checkpoint (reports also land next to it)."""
+    views = {"pretrained_feature_extractor": str(ckpt), "data": data, "max_images": args.max_images,
+             "num_workers": data["num_workers"]}
+    result = {
+        "knn": run_knn({"pretrained_feature_extractor": str(ckpt), "data": data, "k": args.knn_k,
+                        "temperature": args.knn_t, "num_workers": data["num_workers"]}),
+        "linear": run_linear(OmegaConf.create({"pretrained_feature_extractor": str(ckpt), "data": data,
+                                               "max_epochs": args.linear_epochs, "augment": False,
+                                               "accelerator": "cpu"})),
+        "sensitivity": run_sensitivity(views),
+    }
+    if equimod:
+        result["equivariance"] = run_equivariance(views)
+    return result
+
+
+def run_one(label: str, seed: int, cfg: DictConfig, args: argparse.Namespace, out_dir: Path) -> dict[str, Any]:
+    run_dir = out_dir / "runs" / f"{label.replace(' ', '_')}-s{seed}"
+    done = run_dir / "result.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    start = time.perf_counter()
+    if label == RANDOM:  # the same architecture untrained: the floor a pretraining must beat
+        cfg.data.num_classes = num_classes_of(build_split(cfg, "train", None))
+        pl.seed_everything(seed)
+        ckpt = save_method(METHODS[cfg.method](cfg), run_dir / "random_init.ckpt")
+    else:
+        ckpt = pretrain(cfg)
+    pretrain_s = time.perf_counter() - start
+    data = OmegaConf.to_container(cfg.data, resolve=True)
+    result = {"method": label, "seed": seed, "pretrain_s": pretrain_s,
+              **evaluate(ckpt, data, args, equimod=label.endswith("_equimod"))}
+    write_json(result, done)
+    return result
+
+
+# ----- report -------------------------------------------------------------------------------------
+def _stat(values: list[float]) -> str:
+    if not values:
+        return "-"
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.1f} ± {spread:.1f}"
+
+
+def report(out_dir: Path, meta: dict[str, Any]) -> str:
+    """Markdown tables and plots from every finished run."""
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted((out_dir / "runs").glob("*/result.json")):
+        r = json.loads(path.read_text())
+        runs.setdefault(r["method"], []).append(r)
+    order = [m for m in [RANDOM, *[x for b in BASES for x in (b, f"{b}_equimod")]] if m in runs]
+    lines = ["| method | seeds | linear top-1 | kNN top-1 | pretrain s/run |", "|---|---|---|---|---|"]
+    for m in order:
+        rs = runs[m]
+        lines.append(f"| {m} | {len(rs)} | {_stat([r['linear']['top1'] for r in rs])} | "
+                     f"{_stat([r['knn']['top1'] for r in rs])} | {statistics.mean(r['pretrain_s'] for r in rs):.0f} |")
+    tables = ["Linear probe and kNN top-1 (%), mean ± std over seeds:", "", *lines, ""]
+
+    eq = [m for m in order if m.endswith("_equimod")]
+    if eq:
+        augs = list(runs[eq[0]][0]["equivariance"]["measures"])
+        for measure, key, ref in (("absolute", "mean", 0.0), ("relative", "median", 1.0)):
+            head = " | ".join(AUGMENTATION_LABELS[a] for a in augs)
+            rows = [f"| method | {head} |", "|---|" + "---|" * len(augs)]
+            series, errors = {}, {}
+            for m in eq:
+                per_aug = [[r["equivariance"]["measures"][a][measure][key] for r in runs[m]] for a in augs]
+                rows.append(f"| {m} | " + " | ".join(
+                    f"{statistics.mean(v):.3f} ± {statistics.stdev(v) if len(v) > 1 else 0.0:.3f}" for v in per_aug)
+                    + " |")
+                series[m] = [statistics.mean(v) for v in per_aug]
+                errors[m] = [statistics.stdev(v) if len(v) > 1 else 0.0 for v in per_aug]
+            eq_name = "Eq. 5, mean over images" if measure == "absolute" else "Eq. 6, median over images"
+            tables += [f"Equivariance, {measure} displacement ({eq_name}; mean ± std over seeds; "
+                       f"invariance = {ref:g}):", "", *rows, ""]
+            bar_chart([AUGMENTATION_LABELS[a] for a in augs], series, errors, ref,
+                      f"{measure} ({eq_name.split(',')[0]})", f"{measure} displacement per augmentation",
+                      out_dir / f"equivariance_{measure}.png")
+
+    groups = list(runs[order[-1]][0]["sensitivity"]["probe_r2"]) if order else []
+    rows = ["| method | " + " | ".join(groups) + " | shift: all |", "|---|" + "---|" * (len(groups) + 1)]
+    for m in order:
+        rs = runs[m]
+        cells = [_stat([100 * r["sensitivity"]["probe_r2"].get(g, float("nan")) for r in rs]) for g in groups]
+        shift = _stat([100 * r["sensitivity"]["representation_shift"]["all"]["mean"] for r in rs])
+        rows.append(f"| {m} | " + " | ".join(cells) + f" | {shift} |")
+    tables += ["Parameter-probe R² × 100 per augmentation group (ridge on [h(x), h(t(x))], fit on train, "
+               "scored on val) and representation shift 100 × (1 − cos(h(x), h(t(x)))) under the full policy:",
+               "", *rows, ""]
+
+    if meta.get("throughput"):
+        rows = ["| method | s/step | images/s | peak step memory (MB) | ratio to baseline |", "|---|---|---|---|---|"]
+        for r in meta["throughput"]:
+            rows.append(f"| {r['method']} | {r['step_s']:.3f} | {r['images_per_s']:.0f} | {r['peak_mem_mb']:.0f} | "
+                        f"{r['ratio_to_baseline']:.2f}x |")
+        tables += [f"Training throughput ({meta['throughput_setup']}):", "", *rows, ""]
+
+    labels = order
+    for metric in ("linear", "knn"):
+        values = [statistics.mean(r[metric]["top1"] for r in runs[m]) for m in labels]
+        errs = [statistics.stdev([r[metric]["top1"] for r in runs[m]]) if len(runs[m]) > 1 else 0.0 for m in labels]
+        bar_chart(labels, {"top-1": values}, {"top-1": errs}, values[0] if labels[0] == RANDOM else 0.0,
+                  "top-1 (%)", f"{metric} top-1 (dashed: random init)", out_dir / f"{metric}_top1.png")
+    text = "\n".join(tables)
+    (out_dir / "table.md").write_text(text)
+    write_json({"meta": meta, "runs": runs}, out_dir / "summary.json")
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config-dir", default=str(REPO / "scripts/pretrain/synthetic"))
+    parser.add_argument("--bases", nargs="+", default=list(BASES), choices=BASES)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--linear-epochs", type=int, default=30)
+    parser.add_argument("--knn-k", type=int, default=200)
+    parser.add_argument("--knn-t", type=float, default=0.1)
+    parser.add_argument("--max-images", type=int, default=1000, help="images for equivariance/sensitivity")
+    parser.add_argument("--throughput-steps", type=int, default=5)
+    parser.add_argument("--out-dir", default=str(REPO / "benchmarks/results/compare"))
+    parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("overrides", nargs="*", help="pretraining overrides, e.g. max_epochs=1")
+    args = parser.parse_args()
+    out_dir = Path(args.out_dir)
+    meta_path = out_dir / "meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    if not args.report_only:
+        register_schemas()
+        with initialize_config_dir(str(Path(args.config_dir).resolve()), version_base="1.3"):
+            cfgs = {m: compose(config_name=m if m != RANDOM else "simclr", overrides=args.overrides)
+                    for m in [RANDOM, *[x for b in args.bases for x in (b, f"{b}_equimod")]]}
+        if "throughput" not in meta:
+            backbone, batch = cfgs["simclr"].backbone.name, int(cfgs["simclr"].optimizer.batch_size)
+            meta = {"overrides": args.overrides, "seeds": args.seeds, "args": vars(args),
+                    "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+                               f"{'CUDA' if torch.cuda.is_available() else 'CPU only'}",
+                    "throughput_setup": f"{backbone}, batch {batch} (+ original for EquiMod), synthetic tensors, "
+                                        f"median of {args.throughput_steps} steps",
+                    "throughput": throughput(args.bases, backbone, batch, args.throughput_steps, warmup=1)}
+            write_json(meta, meta_path)
+        for label, cfg in cfgs.items():  # method-major: a cut-short run still has complete pairs
+            for seed in args.seeds:
+                run_cfg = validate(OmegaConf.merge(cfg, {"seed": seed, "name": f"{label.replace(' ', '_')}-s{seed}",
+                                                         "checkpoint": {"dir": str(out_dir / "runs")}}))
+                result = run_one(label, seed, run_cfg, args, out_dir)
+                print(f"done {label} seed {seed}: linear {result['linear']['top1']:.1f} "
+                      f"knn {result['knn']['top1']:.1f}", flush=True)
+                report(out_dir, meta)
+    print(report(out_dir, meta))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""Offline evaluation of any pretraining checkpoint:
+
+    python -m solo_equimod.eval COMMAND CHECKPOINT [key=value ...]
+
+COMMAND is one of
+  knn           weighted cosine kNN top-1/top-5 (keys: k, temperature)     -> knn_<dataset>.json
+  linear        linear probe, paper Sec. 3.2.1 (keys: max_epochs, augment) -> linear_<dataset>.json
+  equivariance  Eq. 5 / Eq. 6 per augmentation, EquiMod checkpoints only   -> equivariance_<dataset>.{json,csv,png}
+  sensitivity   representation shift and parameter-probe R^2, any method  -> sensitivity_<dataset>.json
+
+Reports go next to the checkpoint. `data.*` keys default to the checkpoint's pretraining data;
+override them to evaluate elsewhere, e.g.
+
+    python -m solo_equimod.eval equivariance trained_models/simclr_equimod-custom/last.ckpt \\
+        data.dataset=custom data.train_path=/data/c10/train data.val_path=/data/c10/val max_images=2000
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Callable
+
+from omegaconf import OmegaConf
+
+from solo_equimod.config import ConfigError
+
+
+def _linear(cfg: dict[str, Any]) -> dict[str, Any]:
+    from solo_equimod.checkpoints import load_method
+    from solo_equimod.eval.linear import run_linear
+
+    data = OmegaConf.to_container(load_method(cfg["pretrained_feature_extractor"]).cfg.data, resolve=True)
+    return run_linear(OmegaConf.merge({"data": data, "augment": False}, cfg))
+
+
+def _commands() -> dict[str, Callable[[Any], dict[str, Any]]]:
+    from solo_equimod.eval.equivariance import run_equivariance
+    from solo_equimod.eval.knn import run_knn
+    from solo_equimod.eval.sensitivity import run_sensitivity
+
+    return {"knn": run_knn, "linear": _linear, "equivariance": run_equivariance, "sensitivity": run_sensitivity}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    commands = ("knn", "linear", "equivariance", "sensitivity")
+    if len(argv) < 2 or argv[0] not in commands or "=" in argv[1]:
+        print(__doc__, file=sys.stderr)
+        if argv and argv[0] not in ("-h", "--help"):
+            print(f"error: expected COMMAND ({', '.join(commands)}) then a checkpoint path, got {argv[:2]}",
+                  file=sys.stderr)
+        return 2
+    try:
+        cfg = OmegaConf.to_container(OmegaConf.from_dotlist(argv[2:]))
+        cfg["pretrained_feature_extractor"] = argv[1]
+        result = _commands()[argv[0]](cfg)
+    except (ConfigError, ValueError, KeyError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

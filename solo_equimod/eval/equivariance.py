@@ -1,0 +1,233 @@
+"""Equivariance measures of EquiMod (paper Sec. 3.2.2, Eq. 5 and 6; Figures 3 and 4).
+
+For an image x_o and an augmented view x_i = t(x_o), with z'_o = g'(f(x_o)), z'_i = g'(f(x_i)) and
+the prediction zhat'_i = u(z'_o, t):
+
+    absolute displacement (Eq. 5):  sim(z'_i, zhat'_i) - sim(z'_i, z'_o)
+    relative displacement (Eq. 6):  (1 - sim(z'_i, z'_o)) / (1 - sim(z'_i, zhat'_i))
+
+An invariant model (u the identity) gives 0 and 1; a model that predicts the displacement gives a
+positive absolute value and a factor above 1. Each augmentation is measured alone (a random crop
+with everything else off; or the full image with that one augmentation forced on with sampled
+parameters), and the full policy as trained.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from omegaconf import DictConfig
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, Dataset, Subset
+from torchvision.transforms.v2 import functional as TF
+from tqdm import tqdm
+
+from solo_equimod.augment import ParamLayout, ViewPolicy, layout_for, policies_from_config
+from solo_equimod.augment.apply import apply_view_params
+from solo_equimod.augment.pipeline import OriginalView, to_uint8_tensor
+from solo_equimod.augment.sample import sample_view_params
+from solo_equimod.config import DataConfig
+from solo_equimod.data.datasets import DATASET_INFO
+from solo_equimod.data.pretrain import build_split, original_view
+from solo_equimod.eval.knn import load_for_eval
+from solo_equimod.eval.plots import bar_chart, write_csv, write_json
+from solo_equimod.methods import METHODS, BaseMethod
+
+# Measured augmentations in the paper's order, with the names of its figures.
+AUGMENTATION_LABELS = {"crop": "crop", "flip": "horizontal flip", "jitter": "color jitter", "gray": "grayscale",
+                       "blur": "gaussian blur", "solarize": "solarize", "all": "all (policy)"}
+_FORCE_ON = {"flip": "flip_prob", "jitter": "jitter_prob", "gray": "gray_prob", "blur": "blur_prob",
+             "solarize": "solarize_prob"}
+
+
+# ----- the measures on tensors ------------------------------------------------------------------
+def absolute_displacement(z_view: torch.Tensor, z_pred: torch.Tensor, z_orig: torch.Tensor) -> torch.Tensor:
+    """Eq. 5 per row: sim(z'_i, zhat'_i) - sim(z'_i, z'_o), sim the cosine similarity."""
+    return F.cosine_similarity(z_view, z_pred, dim=1) - F.cosine_similarity(z_view, z_orig, dim=1)
+
+
+def relative_displacement(z_view: torch.Tensor, z_pred: torch.Tensor, z_orig: torch.Tensor,
+                          eps: float = 1e-6) -> torch.Tensor:
+    """Eq. 6 per row: (1 - sim(z'_i, z'_o)) / (1 - sim(z'_i, zhat'_i)). Rows whose denominator is
+    below `eps` (the prediction equals the view's embedding) are undefined and come back as NaN."""
+    num = 1 - F.cosine_similarity(z_view, z_orig, dim=1)
+    den = 1 - F.cosine_similarity(z_view, z_pred, dim=1)
+    return torch.where(den > eps, num / den.clamp_min(eps), torch.full_like(den, float("nan")))
+
+
+def summarize(values: torch.Tensor) -> dict[str, float]:
+    """Mean, standard deviation, median and quartiles over the defined (non-NaN) values."""
+    ok = values[~values.isnan()].double()
+    if ok.numel() == 0:
+        nan = float("nan")
+        return {"mean": nan, "std": nan, "median": nan, "q25": nan, "q75": nan, "n": 0,
+                "n_undefined": int(values.numel())}
+    q = torch.quantile(ok, torch.tensor([0.25, 0.5, 0.75], dtype=torch.float64))
+    return {"mean": float(ok.mean()), "std": float(ok.std()) if ok.numel() > 1 else 0.0, "median": float(q[1]),
+            "q25": float(q[0]), "q75": float(q[2]), "n": int(ok.numel()),
+            "n_undefined": int(values.numel() - ok.numel())}
+
+
+# ----- views with one augmentation at a time ----------------------------------------------------
+def _only(policy: ViewPolicy, augmentation: str) -> ViewPolicy:
+    """`policy` with every augmentation off except `augmentation` (forced on; crop: random)."""
+    probs = {name: 1.0 if aug == augmentation else 0.0 for aug, name in _FORCE_ON.items()}
+    return dataclasses.replace(policy, **probs, rrc_enabled=augmentation == "crop")
+
+
+def measured_policies(policies: list[ViewPolicy]) -> dict[str, list[ViewPolicy]]:
+    """Per measured augmentation, the view policies that isolate it (only views whose policy can
+    apply it keep their strengths), plus "all": the pretraining policies unchanged."""
+    out: dict[str, list[ViewPolicy]] = {}
+    for aug, prob in [("crop", None), *_FORCE_ON.items()]:
+        able = [p for p in policies if (p.rrc_enabled if prob is None else getattr(p, prob) > 0)]
+        if able:
+            out[aug] = [_only(p, aug) for p in able]
+    out["all"] = list(policies)
+    return out
+
+
+class AugmentationViews(Dataset):
+    """Image -> (original, {augmentation: view}, {augmentation: raw Appendix A.1 vector}, target).
+    Views of the k-th image use the k-th policy of each list in turn."""
+
+    def __init__(self, base: Dataset, policies: dict[str, list[ViewPolicy]], layout: ParamLayout,
+                 mean: list[float], std: list[float], original: OriginalView) -> None:
+        self.base, self.policies, self.layout = base, policies, layout
+        self.mean, self.std, self.original = mean, std, original
+
+    def __len__(self) -> int:
+        return len(self.base)  # type: ignore[arg-type]
+
+    def _normalize(self, image: torch.Tensor) -> torch.Tensor:
+        return TF.normalize(TF.to_dtype(image, torch.float32, scale=True), self.mean, self.std)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor], int]:
+        image, target = self.base[index]
+        img = to_uint8_tensor(image)
+        height, width = img.shape[-2:]
+        views, params = {}, {}
+        for aug, options in self.policies.items():
+            policy = options[index % len(options)]
+            p = sample_view_params(policy, height, width)
+            views[aug] = self._normalize(apply_view_params(img, p, policy))
+            params[aug] = self.layout.encode_tensor(p)
+        return self._normalize(self.original(img)), views, params, int(target)
+
+
+@dataclass
+class ViewsConfig:
+    """Shared by the equivariance and sensitivity commands."""
+
+    pretrained_feature_extractor: str = "???"
+    data: DataConfig = field(default_factory=DataConfig)  # unset keys: the checkpoint's pretraining data
+    split: str = "val"  # images the measures are averaged over
+    max_images: Optional[int] = None  # a seeded random subset of the split; None: all of it
+    batch_size: int = 256
+    num_workers: int = 2
+    seed: int = 0
+    output_dir: Optional[str] = None  # default: the checkpoint's folder
+
+
+@dataclass
+class EncodedViews:
+    """Backbone features of originals and of each augmentation's views, with the raw parameters."""
+
+    original: torch.Tensor
+    views: dict[str, torch.Tensor]
+    params: dict[str, torch.Tensor]
+
+
+def view_loader(cfg: DictConfig, method: BaseMethod, split: str) -> DataLoader:
+    """Seeded loader of `AugmentationViews` over `split`, for the policies `method` was trained with."""
+    base = build_split(cfg, split, None)
+    if base is None:
+        raise ValueError(f"split {split!r} has no data: set data.{split}_path")
+    generator = torch.Generator().manual_seed(cfg.seed)
+    if cfg.max_images is not None and cfg.max_images < len(base):  # type: ignore[arg-type]
+        base = Subset(base, torch.randperm(len(base), generator=generator)[:cfg.max_images].tolist())  # type: ignore[arg-type]
+    policies = policies_from_config(method.cfg.augmentations)
+    info = DATASET_INFO[cfg.data.dataset]
+    dataset = AugmentationViews(base, measured_policies(policies), layout_for(policies), list(info.mean),
+                                list(info.std), original_view(cfg))
+    return DataLoader(dataset, batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.num_workers,
+                      generator=generator)
+
+
+@torch.no_grad()
+def encode_views(backbone: torch.nn.Module, loader: DataLoader, desc: str) -> EncodedViews:
+    """h = f(x) of every original and view (eval mode), with a progress bar."""
+    backbone.eval()
+    torch.manual_seed(loader.generator.initial_seed() if loader.generator else 0)  # seeds the views' draws
+    orig, views, params = [], {}, {}
+    for x_o, x_views, p, _ in tqdm(loader, desc=desc):
+        orig.append(backbone(x_o))
+        for aug, x in x_views.items():
+            views.setdefault(aug, []).append(backbone(x))
+            params.setdefault(aug, []).append(p[aug])
+    return EncodedViews(torch.cat(orig), {a: torch.cat(v) for a, v in views.items()},
+                        {a: torch.cat(v) for a, v in params.items()})
+
+
+@torch.no_grad()
+def equivariance_measures(method: BaseMethod, encoded: EncodedViews) -> dict[str, dict[str, dict[str, float]]]:
+    """Eq. 5 and Eq. 6 per augmentation: {aug: {"absolute": summary, "relative": summary}}."""
+    equimod = method.equimod.eval()
+    z_orig = equimod.projector(encoded.original)
+    out = {}
+    for aug, h_view in encoded.views.items():
+        z_view = equimod.projector(h_view)
+        z_pred = equimod.predict(z_orig, encoded.params[aug])
+        out[aug] = {"absolute": summarize(absolute_displacement(z_view, z_pred, z_orig)),
+                    "relative": summarize(relative_displacement(z_view, z_pred, z_orig))}
+    return out
+
+
+def require_equimod(method: BaseMethod, path: str) -> None:
+    """A clear error when the checkpoint has no predictor u: say which measures do apply."""
+    if getattr(method, "equimod", None) is None:
+        equimod_methods = sorted(m for m in METHODS if m.endswith("_equimod"))
+        raise ValueError(
+            f"checkpoint {path} was trained with method {method.cfg.method!r}, which has no EquiMod head g' or "
+            f"predictor u, so the equivariance measures (Eq. 5, 6) do not apply; they need one of "
+            f"{equimod_methods}. For this checkpoint use `python -m solo_equimod.eval sensitivity` (how much each "
+            f"augmentation moves the representation, R^2 of parameter probes), `knn` or `linear`.")
+
+
+def _plot(results: dict[str, dict[str, dict[str, float]]], measure: str, title: str, path: Path) -> Path:
+    labels = [AUGMENTATION_LABELS[a] for a in results]
+    if measure == "absolute":  # Fig. 3: mean and standard deviation
+        values = [results[a][measure]["mean"] for a in results]
+        errors = [results[a][measure]["std"] for a in results]
+        return bar_chart(labels, {"mean": values}, {"mean": errors}, 0.0, "absolute displacement (Eq. 5)", title, path)
+    # Fig. 4, heavy-tailed ratio: median with the interquartile range
+    values = [results[a][measure]["median"] for a in results]
+    errors = [[values[i] - results[a][measure]["q25"] for i, a in enumerate(results)],
+              [results[a][measure]["q75"] - values[i] for i, a in enumerate(results)]]
+    return bar_chart(labels, {"median": values}, {"median": errors}, 1.0, "relative displacement (Eq. 6)", title,
+                     path)
+
+
+def run_equivariance(raw_cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
+    """The equivariance report of an EquiMod checkpoint: JSON + CSV table and two PNG bar charts
+    (`equivariance_<dataset>_{absolute,relative}.png`) next to the checkpoint."""
+    cfg, method = load_for_eval(raw_cfg, ViewsConfig)
+    require_equimod(method, cfg.pretrained_feature_extractor)
+    encoded = encode_views(method.backbone, view_loader(cfg, method, cfg.split), f"{cfg.split} views")
+    results = equivariance_measures(method, encoded)
+    ckpt = Path(cfg.pretrained_feature_extractor)
+    out_dir = Path(cfg.output_dir) if cfg.output_dir else ckpt.parent
+    stem = out_dir / f"equivariance_{cfg.data.dataset}"
+    title = f"{method.cfg.method} on {cfg.data.dataset} ({cfg.split}, n={encoded.original.shape[0]})"
+    report = {"method": method.cfg.method, "checkpoint": str(ckpt), "dataset": cfg.data.dataset, "split": cfg.split,
+              "num_images": encoded.original.shape[0], "seed": cfg.seed, "measures": results,
+              "plots": [str(_plot(results, m, title, stem.with_name(f"{stem.name}_{m}.png")))
+                        for m in ("absolute", "relative")]}
+    write_csv([{"augmentation": aug, "measure": m, **stats} for aug, r in results.items() for m, stats in r.items()],
+              stem.with_suffix(".csv"))
+    write_json(report, stem.with_suffix(".json"))
+    return report

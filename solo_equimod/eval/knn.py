@@ -1,0 +1,91 @@
+"""Weighted kNN evaluation of a frozen backbone (Wu et al. 2018, as used by lightly and solo-learn).
+
+Features of the training split form the bank; each validation image votes with its `k` most
+cosine-similar bank features, weighted by exp(sim / temperature). The voting is lightly's
+`knn_predict`; this module only batches it, adds the progress bar and writes the report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import torch
+from lightly.utils.benchmarking import knn_predict
+from omegaconf import DictConfig, OmegaConf
+from torch.nn import functional as F
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from solo_equimod.checkpoints import load_method
+from solo_equimod.config import ConfigError, DataConfig, validate
+from solo_equimod.data.datasets import num_classes_of
+from solo_equimod.data.pretrain import build_eval_transform, build_split
+from solo_equimod.eval.linear import extract_features
+from solo_equimod.eval.plots import write_json
+from solo_equimod.methods import BaseMethod
+
+
+@dataclass
+class KNNConfig:
+    pretrained_feature_extractor: str = "???"
+    data: DataConfig = field(default_factory=DataConfig)  # unset keys: the checkpoint's pretraining data
+    k: int = 200  # Wu et al. 2018 / lightly default
+    temperature: float = 0.1
+    batch_size: int = 256
+    num_workers: int = 2
+    output: Optional[str] = None  # JSON report; default: knn_<dataset>.json next to the checkpoint
+
+
+def load_for_eval(raw_cfg: DictConfig | dict, schema: type) -> tuple[DictConfig, BaseMethod]:
+    """Load the checkpoint named by `pretrained_feature_extractor` and validate an evaluation
+    config against `schema`; `data.*` keys not given default to the checkpoint's pretraining data."""
+    path = raw_cfg.get("pretrained_feature_extractor")
+    if not path or path == "???":
+        raise ConfigError("missing required config key: pretrained_feature_extractor (a pretraining checkpoint)")
+    method = load_method(path)
+    base = OmegaConf.create({"data": OmegaConf.to_container(method.cfg.data, resolve=True)})
+    return validate(OmegaConf.merge(base, raw_cfg), schema), method
+
+
+def knn_topk(train_feats: torch.Tensor, train_labels: torch.Tensor, test_feats: torch.Tensor,
+             test_labels: torch.Tensor, num_classes: int, k: int = 200, temperature: float = 0.1,
+             chunk: int = 512) -> dict[str, float]:
+    """Top-1 / top-5 accuracy (in %) of cosine kNN voting of `test_feats` against the bank."""
+    if k < 1:
+        raise ValueError(f"k={k} must be a positive number of neighbours")
+    if temperature <= 0:
+        raise ValueError(f"temperature={temperature} must be positive")
+    k = min(k, train_feats.shape[0])
+    bank = F.normalize(train_feats, dim=1).t().contiguous()
+    top5 = min(5, num_classes)
+    hits1 = hits5 = 0
+    for start in tqdm(range(0, test_feats.shape[0], chunk), desc="knn", leave=False):
+        query = F.normalize(test_feats[start:start + chunk], dim=1)
+        pred = knn_predict(query, bank, train_labels, num_classes, knn_k=k, knn_t=temperature)
+        target = test_labels[start:start + chunk].unsqueeze(1)
+        hits1 += int((pred[:, :1] == target).any(1).sum())
+        hits5 += int((pred[:, :top5] == target).any(1).sum())
+    n = test_feats.shape[0]
+    return {"top1": 100.0 * hits1 / n, "top5": 100.0 * hits5 / n}
+
+
+def run_knn(raw_cfg: DictConfig | dict) -> dict:
+    """kNN top-1/top-5 on the validation split with train-split features as the bank; writes JSON."""
+    cfg, method = load_for_eval(raw_cfg, KNNConfig)
+    ckpt = Path(cfg.pretrained_feature_extractor)
+    transform = build_eval_transform(cfg)
+    train_set, val_set = build_split(cfg, "train", transform), build_split(cfg, "val", transform)
+    if val_set is None:
+        raise ValueError("kNN evaluation needs validation data: set data.val_path")
+    loader = lambda ds: DataLoader(ds, batch_size=cfg.batch_size, shuffle=False,  # noqa: E731
+                                   num_workers=cfg.num_workers)
+    train_feats, train_labels = extract_features(method.backbone, loader(train_set), "train features")
+    val_feats, val_labels = extract_features(method.backbone, loader(val_set), "val features")
+    num_classes = cfg.data.num_classes or num_classes_of(train_set)
+    result = {**knn_topk(train_feats, train_labels, val_feats, val_labels, num_classes, cfg.k, cfg.temperature),
+              "k": cfg.k, "temperature": cfg.temperature, "dataset": cfg.data.dataset,
+              "method": method.cfg.method, "checkpoint": str(ckpt)}
+    write_json(result, Path(cfg.output) if cfg.output else ckpt.with_name(f"knn_{cfg.data.dataset}.json"))
+    return result

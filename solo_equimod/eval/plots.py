@@ -1,0 +1,59 @@
+"""Report output: atomic JSON/CSV files and the per-augmentation bar charts of the paper's
+Figures 3 (absolute displacement, Eq. 5) and 4 (relative displacement, Eq. 6)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def _atomic_write(path: Path, data: bytes) -> Path:
+    """Write tmp then rename, so a crash never leaves a half-written report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return path
+
+
+def write_json(obj: Any, path: str | Path) -> Path:
+    return _atomic_write(Path(path), json.dumps(obj, indent=2).encode())
+
+
+def write_csv(rows: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
+    """Rows of equal keys -> CSV with a header."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return _atomic_write(Path(path), buf.getvalue().encode())
+
+
+def bar_chart(labels: Sequence[str], series: Mapping[str, Sequence[float]], errors: Mapping[str, Sequence[float]],
+              reference: float, ylabel: str, title: str, path: str | Path) -> Path:
+    """Grouped bars (one group per label, one bar per series) with error bars and a dashed line at
+    `reference`: the invariance value (0 for Eq. 5, 1 for Eq. 6), as in Figures 3 and 4."""
+    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(labels) * max(1, len(series)) ** 0.5, 3.2))
+    width = 0.8 / max(1, len(series))
+    for k, (name, values) in enumerate(series.items()):
+        xs = [i + (k - (len(series) - 1) / 2) * width for i in range(len(labels))]
+        ax.bar(xs, values, width, yerr=errors.get(name), capsize=3, label=name)
+    ax.axhline(reference, color="black", linestyle="--", linewidth=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=20)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if len(series) > 1:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    plt.close(fig)
+    return _atomic_write(Path(path), buf.getvalue())
