@@ -280,6 +280,7 @@ class DALIPretrainLoader:
         self._feeder = _Feeder(self.files, spec, seed * 1_000_003 + shard_id, skip_corrupt)
         self._pipe: Pipeline | None = None
         self._needs_reset = False
+        self._epoch_open = False  # an epoch began and DALI has not yet signalled its end
 
     @property
     def dataset_size(self) -> int:
@@ -308,23 +309,29 @@ class DALIPretrainLoader:
         self._needs_reset = True
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor], torch.Tensor, torch.Tensor]]:
+        # the epoch starts at the first next(), so an iter() that is never consumed (Lightning's
+        # iterable check) neither uses up an epoch number nor leaves DALI mid-epoch
+        return self._epoch()
+
+    def _epoch(self) -> Iterator[tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor], torch.Tensor, torch.Tensor]]:
         epoch = self.sampler.next_epoch()
         if self._pipe is None:
             self._pipe = self._new_pipeline()
-        elif self._feeder.cursor < len(self._feeder.plan):
+        elif self._epoch_open:
+            # the last epoch was left before DALI signalled its end (Lightning stops after len()
+            # batches without another next()): consume that end, or this epoch would be empty
             self._drain()
         self._feeder.begin(self._plan(epoch))
         if self._needs_reset:
             self._pipe.reset()
             self._needs_reset = False
-        return self._epoch()
-
-    def _epoch(self) -> Iterator[tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor], torch.Tensor, torch.Tensor]]:
+        self._epoch_open = True
         delivered = 0
         while True:
             try:
                 outputs = self._run()
             except StopIteration:
+                self._epoch_open = False
                 self._needs_reset = True
                 return
             except RuntimeError as err:

@@ -52,7 +52,9 @@ class BaseMethod(pl.LightningModule):
         self.backbone, self.features_dim = build_backbone(
             cfg.backbone.name, cifar=crop_size <= 64, **(cfg.backbone.get("kwargs") or {})
         )
-        self.online_classifier = OnlineLinearClassifier(self.features_dim, int(cfg.data.num_classes))
+        num_classes = int(cfg.data.num_classes)
+        self.top5_k = min(5, num_classes)  # "top-5" of a dataset with fewer classes is top-all
+        self.online_classifier = OnlineLinearClassifier(self.features_dim, num_classes, topk=(1, self.top5_k))
 
     # ----- what subclasses provide ------------------------------------------------------------
     @property
@@ -104,7 +106,7 @@ class BaseMethod(pl.LightningModule):
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         images, targets = batch[0], batch[1]
         _, log = self.online_classifier.validation_step((self.backbone(images), targets), batch_idx)
-        self.log_dict({"val_acc1": log["val_online_cls_top1"], "val_acc5": log["val_online_cls_top5"],
+        self.log_dict({"val_acc1": log["val_online_cls_top1"], "val_acc5": log[f"val_online_cls_top{self.top5_k}"],
                        "val_loss": log["val_online_cls_loss"]}, prog_bar=True, batch_size=targets.shape[0],
                       sync_dist=True)
 
