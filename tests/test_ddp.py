@@ -1,0 +1,122 @@
+"""Two CPU processes (gloo) reproduce one process on the concatenated batch: same loss, same
+gradients, for `simclr_equimod` and `byol_equimod`; and the EquiMod parameter statistics come
+out identical on every rank.
+
+Why the full method with BatchNorm in eval mode: in train mode each process normalises with its
+own half-batch statistics, which one process on the whole batch cannot reproduce (and
+SyncBatchNorm needs CUDA), so the two runs would differ for a reason unrelated to the gather.
+In eval mode every layer acts per sample, so the only cross-sample coupling left is the
+contrastive negatives: the SimCLR NT-Xent and the EquiMod loss must gather them from the other
+process *with gradients* for the loss (mean over ranks) and the DDP-averaged gradients to equal
+the single-process ones. A gather without gradients, or a wrong mask of the same-image columns,
+fails this test.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from omegaconf import DictConfig
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from solo_equimod.config import validate
+from solo_equimod.data.pretrain import PretrainDataModule
+from solo_equimod.methods import METHODS, BaseMethod
+from solo_equimod.training import fit_param_normalizer
+
+from .conftest import tiny_pretrain_cfg
+
+WORLD, PER_RANK = 2, 4
+HEADS = {"simclr_equimod": {"proj_hidden_dim": 32}, "byol_equimod": {"proj_hidden_dim": 32, "pred_hidden_dim": 32}}
+
+
+def _cfg(method: str, tmp_path: Path) -> DictConfig:
+    return validate(tiny_pretrain_cfg(method, tmp_path, **{"data.num_classes": 10, "method_kwargs": {
+        **HEADS[method], "equimod": {"proj_hidden_dim": 32, "param_stats_samples": 200}}}))
+
+
+def _model(cfg: DictConfig) -> BaseMethod:
+    torch.manual_seed(0)
+    model = METHODS[cfg.method](cfg)
+    model.equimod.param_normalizer.fit(torch.rand(50, model.param_layout.dim) * 30)
+    return model.eval()  # BatchNorm per sample: see the module docstring
+
+
+def _batch(param_dim: int, lo: int, hi: int) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
+    """Rows lo:hi of one fixed batch of WORLD * PER_RANK images."""
+    gen = torch.Generator().manual_seed(1)
+    n = WORLD * PER_RANK
+    views = [torch.randn(n, 3, 32, 32, generator=gen) for _ in range(2)]
+    params = [torch.rand(n, param_dim, generator=gen) * 30 for _ in range(2)]
+    original = torch.randn(n, 3, 32, 32, generator=gen)
+    return [v[lo:hi] for v in views], [p[lo:hi] for p in params], original[lo:hi]
+
+
+class _SSLLoss(nn.Module):
+    """The method's SSL loss as a forward pass, so DDP sees it and averages the gradients."""
+
+    def __init__(self, method: BaseMethod) -> None:
+        super().__init__()
+        self.method = method
+
+    def forward(self, views: list[torch.Tensor], params: list[torch.Tensor], original: torch.Tensor) -> torch.Tensor:
+        return self.method.ssl_step(views, params, original)[0]["loss"]
+
+
+def _grads(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
+
+
+def _worker(rank: int, port: int, cfg: DictConfig, out: str) -> None:
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD)
+    try:
+        model = _model(cfg)
+        ddp = DistributedDataParallel(_SSLLoss(model), find_unused_parameters=True)
+        loss = ddp(*_batch(model.param_layout.dim, rank * PER_RANK, (rank + 1) * PER_RANK))
+        loss.backward()
+        mean_loss = loss.detach().clone()
+        dist.all_reduce(mean_loss)
+        # parameter statistics from the seeded sampler, whatever each process's own RNG state
+        torch.manual_seed(100 + rank)
+        fresh = METHODS[cfg.method](cfg)
+        fit_param_normalizer(fresh, PretrainDataModule(cfg))
+        stats = torch.cat([fresh.equimod.param_normalizer.mean, fresh.equimod.param_normalizer.std])
+        all_stats = [torch.empty_like(stats) for _ in range(WORLD)]
+        dist.all_gather(all_stats, stats)
+        if rank == 0:
+            torch.save({"loss": mean_loss / WORLD, "grads": _grads(model), "stats": all_stats}, out)
+    finally:
+        dist.destroy_process_group()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("method", ["simclr_equimod", "byol_equimod"])
+def test_two_processes_equal_one_process_on_the_concatenated_batch(method: str, tmp_path: Path) -> None:
+    cfg = _cfg(method, tmp_path)
+    out = str(tmp_path / "rank0.pt")
+    os.environ["OMP_NUM_THREADS"] = "1"
+    mp.spawn(_worker, args=(_free_port(), cfg, out), nprocs=WORLD, join=True)
+    got = torch.load(out, weights_only=False)
+
+    model = _model(cfg)
+    loss = model.ssl_step(*_batch(model.param_layout.dim, 0, WORLD * PER_RANK))[0]["loss"]
+    loss.backward()
+    torch.testing.assert_close(got["loss"], loss.detach(), rtol=1e-5, atol=1e-6)
+    expected = _grads(model)
+    assert set(got["grads"]) == set(expected) and expected
+    for name, grad in expected.items():
+        torch.testing.assert_close(got["grads"][name], grad, rtol=1e-4, atol=1e-6, msg=name)
+    assert torch.equal(got["stats"][0], got["stats"][1])
