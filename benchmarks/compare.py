@@ -242,8 +242,10 @@ def main() -> None:
                                         f"median of {args.throughput_steps} steps",
                     "throughput": throughput(args.bases, backbone, batch, args.throughput_steps, warmup=1)}
             write_json(meta, meta_path)
-        for label, cfg in cfgs.items():  # method-major: a cut-short run still has complete pairs
-            for seed in args.seeds:
+        labels = [*[m for m in cfgs if m != RANDOM], RANDOM]
+        for seed in args.seeds:  # seed-major, pairs first: a cut-short run still compares each pair
+            for label in labels:
+                cfg = cfgs[label]
                 run_cfg = validate(OmegaConf.merge(cfg, {"seed": seed, "name": f"{label.replace(' ', '_')}-s{seed}",
                                                          "checkpoint": {"dir": str(out_dir / "runs")}}))
                 result = run_one(label, seed, run_cfg, args, out_dir)
