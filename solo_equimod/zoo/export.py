@@ -12,6 +12,8 @@ from solo_equimod.checkpoints import load_method
 from solo_equimod.zoo.fetch import sha256_of
 from solo_equimod.zoo.manifest import ZooEntry
 
+PROTOCOL_KEYS = ("epochs", "seed", "batch_size")  # numbers in an eval report that describe, not measure
+
 
 def slim_state(checkpoint: str | Path, half: bool) -> dict[str, Any]:
     """Config + weights of `checkpoint` without optimizer, scheduler or loop state; with `half`,
@@ -31,7 +33,8 @@ def export_checkpoint(checkpoint: str | Path, eval_json: str | Path, name: str, 
     metrics are the evaluation JSON's numbers (e.g. `top1`, `top5` from `main_linear.py`)."""
     state = slim_state(checkpoint, half)
     report = json.loads(Path(eval_json).read_text())
-    metrics = {k: v for k, v in report.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    metrics = {k: v for k, v in report.items()
+               if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in PROTOCOL_KEYS}
     if not metrics:
         raise ValueError(f"{eval_json} holds no numeric metrics")
     out_file = Path(out_file)
