@@ -51,6 +51,7 @@ class StepCheckpoint(pl.Callback):
         self.every_n_steps = every_n_steps
         self.keep = keep
         self._last_saved = -1
+        self._saving = False
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._last_saved = trainer.global_step  # a resumed run does not re-save the step it came from
@@ -61,10 +62,24 @@ class StepCheckpoint(pl.Callback):
         # batch_idx 0: the state equals the previous epoch's end, which the epoch checkpoint holds
         if batch_idx == 0 or step % self.every_n_steps or step == self._last_saved:
             return
-        trainer.save_checkpoint(self.dirpath / f"epoch={trainer.current_epoch}-step={step}.ckpt")
+        self._saving = True
+        try:
+            trainer.save_checkpoint(self.dirpath / f"epoch={trainer.current_epoch}-step={step}.ckpt")
+        finally:
+            self._saving = False
         self._last_saved = step
         if trainer.is_global_zero:
             self._prune()
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                           checkpoint: dict[str, Any]) -> None:
+        if not self._saving:
+            return
+        # Lightning already counted the next batch as "ready"; record the state between two
+        # batches (ready == completed), else its restart logic shifts the logging step by one
+        progress = checkpoint["loops"]["fit_loop"]["epoch_loop.batch_progress"]
+        for counts in (progress["total"], progress["current"]):
+            counts["ready"] = counts["completed"]
 
     def _prune(self) -> None:
         saved = sorted((int(m[2]), p) for p in self.dirpath.glob("*.ckpt") if (m := _STEP_FILE.match(p.name)))

@@ -17,9 +17,9 @@ from solo_equimod.data.pretrain import PretrainDataModule
 from solo_equimod.methods import METHODS, BaseMethod
 
 
-def _loggers(cfg: DictConfig, run_dir: Path) -> list[Logger]:
+def _loggers(cfg: DictConfig, run_dir: Path, csv_version: str = "csv") -> list[Logger]:
     loggers: list[Logger] = [
-        CSVLogger(str(run_dir), name="", version="csv"),
+        CSVLogger(str(run_dir), name="", version=csv_version),
         TensorBoardLogger(str(run_dir), name="", version="tensorboard"),
     ]
     if cfg.wandb.enabled:
@@ -69,13 +69,16 @@ def pretrain(raw_cfg: DictConfig) -> Path:
             callbacks.append(StepCheckpoint(run_dir, cfg.checkpoint.every_n_steps, cfg.checkpoint.keep_steps))
     resume = find_resume_checkpoint(run_dir, cfg) if cfg.auto_resume.enabled else None
     ckpt_path = None if resume is None else str(resume)
+    # CSVLogger deletes an existing metrics.csv, so a resumed run logs beside the first run's file
+    csv_version = "csv" if resume is None else f"csv-resumed-{resume.stem}"
 
     trainer = pl.Trainer(
         max_epochs=cfg.max_epochs, max_steps=cfg.max_steps, accelerator=cfg.accelerator, devices=cfg.devices,
         num_nodes=cfg.num_nodes, strategy=cfg.strategy, precision=cfg.precision, sync_batchnorm=cfg.sync_batchnorm,
-        logger=_loggers(cfg, run_dir), callbacks=callbacks, enable_checkpointing=cfg.checkpoint.enabled,
+        logger=_loggers(cfg, run_dir, csv_version), callbacks=callbacks, enable_checkpointing=cfg.checkpoint.enabled,
         limit_train_batches=cfg.limit_train_batches, limit_val_batches=cfg.limit_val_batches,
         log_every_n_steps=cfg.log_every_n_steps, deterministic=False, plugins=[AtomicCheckpointIO()],
+        default_root_dir=str(run_dir),  # SLURM's pre-emption checkpoint (hpc_ckpt_N.ckpt) lands in the run folder
     )
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     last = run_dir / "last.ckpt"

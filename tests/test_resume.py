@@ -1,0 +1,149 @@
+"""Crash-safe training on CPU with a tiny model: SIGKILL mid-epoch then auto-resume, a non-finite
+loss stop, seeded determinism, and auto_resume's choice among good, truncated and foreign files."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from solo_equimod.checkpoints import find_resume_checkpoint
+from solo_equimod.config import validate
+from solo_equimod.methods.simclr import SimCLR
+from solo_equimod.training import pretrain
+
+from .conftest import REPO, tiny_pretrain_cfg
+
+# The subprocess trains with every module step slowed by argv[2] seconds, so the test can kill it
+# between two steps without racing a run that takes a second in all.
+RUNNER = """
+import sys, time
+from omegaconf import OmegaConf
+import solo_equimod.methods.base as base
+base.BaseMethod.on_train_batch_start = lambda self, batch, idx: time.sleep(float(sys.argv[2]))
+from solo_equimod.training import pretrain
+pretrain(OmegaConf.load(sys.argv[1]))
+"""
+
+
+def _cfg(tmp_path: Path, name: str, method: str = "byol_equimod", epochs: int = 2, **overrides: object) -> DictConfig:
+    """3 batches an epoch, a checkpoint every step."""
+    return tiny_pretrain_cfg(method, tmp_path, name=name, max_epochs=epochs, limit_train_batches=None,
+                             **{"data.synthetic_size": 48, "checkpoint.every_n_steps": 1, "checkpoint.keep_steps": 2,
+                                "auto_resume.enabled": True, "method_kwargs.equimod.param_stats_samples": 500,
+                                **overrides})
+
+
+def _rows(run_dir: Path, version: str = "csv") -> dict[int, dict[str, str]]:
+    """CSV log rows by step, the non-empty values of all rows of a step merged."""
+    rows: dict[int, dict[str, str]] = {}
+    with open(run_dir / version / "metrics.csv") as f:
+        for row in csv.DictReader(f):
+            rows.setdefault(int(row["step"]), {}).update({k: v for k, v in row.items() if v})
+    return rows
+
+
+def _run(cfg_file: Path, delay: float) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-c", RUNNER, str(cfg_file), str(delay)], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def test_sigkill_mid_epoch_then_auto_resume_matches_an_unkilled_run(tmp_path: Path) -> None:
+    """Killed right after the step-4 checkpoint (epoch 1, batch 1), the same command resumes at
+    step 4 and finishes with the unkilled run's epoch and step counts, learning-rate schedule
+    and BYOL tau at every step. (Lightning restarts a non-resumable dataloader from the start
+    of the epoch but counts the batches already done, so weights differ, counts do not.)"""
+    pretrain(_cfg(tmp_path, "ref"))
+    ref_dir = tmp_path / "ckpt" / "ref"
+
+    cfg = _cfg(tmp_path, "killed")
+    cfg_file = tmp_path / "killed.yaml"
+    OmegaConf.save(cfg, cfg_file)
+    run_dir = tmp_path / "ckpt" / "killed"
+    step4 = run_dir / "steps" / "epoch=1-step=4.ckpt"
+    proc = _run(cfg_file, delay=0.5)
+    deadline = time.monotonic() + 120
+    while not step4.is_file() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+    assert not (run_dir / "epoch=1-step=6.ckpt").exists()
+    assert find_resume_checkpoint(run_dir, validate(cfg)) == step4
+
+    resumed = _run(cfg_file, delay=0.0)
+    err = resumed.communicate(timeout=180)[1].decode()
+    assert resumed.returncode == 0, err[-3000:]
+    assert f"Restored all states from the checkpoint at {step4}" in err
+
+    final, ref = (torch.load(d / "last.ckpt", weights_only=False) for d in (run_dir, ref_dir))
+    assert (final["epoch"], final["global_step"]) == (ref["epoch"], ref["global_step"]) == (1, 6)
+    assert final["lr_schedulers"] == ref["lr_schedulers"]
+    assert [g["lr"] for g in final["optimizer_states"][0]["param_groups"]] == \
+           [g["lr"] for g in ref["optimizer_states"][0]["param_groups"]]
+    rows, ref_rows = _rows(run_dir, "csv-resumed-epoch=1-step=4"), _rows(ref_dir)
+    # rows are labelled with the global step at the batch's start: the first resumed batch is step 4
+    assert min(s for s, r in rows.items() if "train_loss" in r) == 4
+    for key in ("lr-LARS/decay", "tau"):
+        steps = [s for s in rows if key in rows[s]]
+        assert steps and all(rows[s][key] == ref_rows[s][key] for s in steps), key
+
+
+def test_non_finite_loss_stops_with_step_and_terms_and_keeps_checkpoint(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    original = SimCLR.invariance_step
+
+    def poisoned(self: SimCLR, view_feats: list[torch.Tensor], views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        out = original(self, view_feats, views)
+        return {"loss": out["loss"] * float("nan")} if self.trainer.global_step == 2 else out
+
+    monkeypatch.setattr(SimCLR, "invariance_step", poisoned)
+    cfg = _cfg(tmp_path, "nan", method="simclr_equimod")
+    with pytest.raises(FloatingPointError, match=r"optimiser step 3 .*train_invariance_loss=nan.*train_loss=nan"):
+        pretrain(cfg)
+    run_dir = tmp_path / "ckpt" / "nan"
+    assert sorted(p.name for p in (run_dir / "steps").iterdir()) == ["epoch=0-step=1.ckpt", "epoch=0-step=2.ckpt"]
+    good = torch.load(run_dir / "steps" / "epoch=0-step=2.ckpt", weights_only=False)
+    assert good["global_step"] == 2 and all(torch.isfinite(v).all() for v in good["state_dict"].values()
+                                            if v.is_floating_point())
+    assert not (run_dir / "last.ckpt").exists()
+
+
+def test_same_seed_same_losses(tmp_path: Path) -> None:
+    losses = []
+    for name in ("a", "b"):
+        pretrain(tiny_pretrain_cfg("simclr_equimod", tmp_path, name=name, limit_train_batches=3,
+                                   **{"method_kwargs.equimod.param_stats_samples": 500}))
+        rows = _rows(tmp_path / "ckpt" / name)
+        losses.append([float(rows[s]["train_loss"]) for s in sorted(rows) if "train_loss" in rows[s]])
+    assert len(losses[0]) == 3 and all(math.isfinite(v) for v in losses[0])
+    assert losses[0] == losses[1]
+
+
+def test_auto_resume_skips_truncated_and_foreign_checkpoints(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, "pick", epochs=1)
+    pretrain(cfg)
+    run_dir = tmp_path / "ckpt" / "pick"
+    good = run_dir / "steps" / "epoch=0-step=2.ckpt"
+    data = good.read_bytes()
+    (run_dir / "steps" / "epoch=0-step=9.ckpt").write_bytes(data[: len(data) // 2])  # a torn write
+    foreign = torch.load(good, weights_only=False)
+    foreign["hyper_parameters"]["cfg"]["optimizer"]["lr"] = 99.0
+    foreign["global_step"] = 10
+    torch.save(foreign, run_dir / "steps" / "epoch=0-step=10.ckpt")
+    with pytest.warns(UserWarning) as record:
+        chosen = find_resume_checkpoint(run_dir, validate(cfg))
+    messages = " ".join(str(w.message) for w in record)
+    assert "step=9.ckpt: unreadable" in messages and "step=10.ckpt: trained with different optimizer" in messages
+    assert chosen is not None and torch.load(chosen, weights_only=False)["global_step"] == 3
+    assert not list(run_dir.rglob("*.tmp"))  # atomic writes leave no temporaries
