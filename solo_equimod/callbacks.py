@@ -29,12 +29,15 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             raise TypeError(f"{type(self).__name__} takes no storage_options")
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            torch.save(checkpoint, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        tmp = path.with_name(path.name + ".tmp")  # never matched by `*.ckpt`, so never resumed from
+        try:
+            with open(tmp, "wb") as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 class StepCheckpoint(pl.Callback):
@@ -46,7 +49,8 @@ class StepCheckpoint(pl.Callback):
 
     def __init__(self, dirpath: str | Path, every_n_steps: int, keep: int = 1) -> None:
         if every_n_steps < 1 or keep < 1:
-            raise ValueError(f"every_n_steps and keep must be >= 1, got {every_n_steps} and {keep}")
+            raise ValueError(f"checkpoint.every_n_steps and checkpoint.keep_steps must be >= 1, got {every_n_steps} "
+                             f"and {keep} (checkpoint.every_n_steps=0 turns step checkpoints off)")
         self.dirpath = Path(dirpath) / STEP_CHECKPOINT_DIR
         self.every_n_steps = every_n_steps
         self.keep = keep

@@ -65,7 +65,7 @@ def pretrain(raw_cfg: DictConfig) -> Path:
                                     every_n_epochs=cfg.checkpoint.frequency)
     if cfg.checkpoint.enabled:
         callbacks.append(checkpoint_cb)
-        if cfg.checkpoint.every_n_steps > 0:
+        if cfg.checkpoint.every_n_steps != 0:
             callbacks.append(StepCheckpoint(run_dir, cfg.checkpoint.every_n_steps, cfg.checkpoint.keep_steps))
     resume = find_resume_checkpoint(run_dir, cfg) if cfg.auto_resume.enabled else None
     ckpt_path = None if resume is None else str(resume)

@@ -16,6 +16,7 @@ import pytest
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from solo_equimod.callbacks import AtomicCheckpointIO
 from solo_equimod.checkpoints import find_resume_checkpoint
 from solo_equimod.config import validate
 from solo_equimod.methods.simclr import SimCLR
@@ -147,3 +148,17 @@ def test_auto_resume_skips_truncated_and_foreign_checkpoints(tmp_path: Path) -> 
     assert "step=9.ckpt: unreadable" in messages and "step=10.ckpt: trained with different optimizer" in messages
     assert chosen is not None and torch.load(chosen, weights_only=False)["global_step"] == 3
     assert not list(run_dir.rglob("*.tmp"))  # atomic writes leave no temporaries
+
+
+def test_atomic_checkpoint_io_keeps_the_old_file_when_a_save_fails(tmp_path: Path) -> None:
+    target = tmp_path / "last.ckpt"
+    AtomicCheckpointIO().save_checkpoint({"global_step": 1}, target)
+    with pytest.raises(Exception):
+        AtomicCheckpointIO().save_checkpoint({"global_step": 2, "bad": lambda: None}, target)  # unpicklable
+    assert torch.load(target, weights_only=False) == {"global_step": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
+
+
+def test_bad_step_checkpoint_settings_name_the_keys(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="checkpoint.every_n_steps and checkpoint.keep_steps must be >= 1"):
+        pretrain(_cfg(tmp_path, "bad", **{"checkpoint.keep_steps": 0}))
