@@ -1,5 +1,6 @@
 """Two CPU processes (gloo) reproduce one process on the concatenated batch: same loss, same
-gradients, for `simclr_equimod` and `byol_equimod`; and the EquiMod parameter statistics come
+gradients, for `simclr_equimod` and `byol_equimod` (EquiMod's Eq. 4 loss, and for SimCLR also the
+official-code variant); and the EquiMod parameter statistics come
 out identical on every rank.
 
 Why the full method with BatchNorm in eval mode: in train mode each process normalises with its
@@ -37,9 +38,9 @@ WORLD, PER_RANK = 2, 4
 HEADS = {"simclr_equimod": {"proj_hidden_dim": 32}, "byol_equimod": {"proj_hidden_dim": 32, "pred_hidden_dim": 32}}
 
 
-def _cfg(method: str, tmp_path: Path) -> DictConfig:
+def _cfg(method: str, variant: str, tmp_path: Path) -> DictConfig:
     return validate(tiny_pretrain_cfg(method, tmp_path, **{"data.num_classes": 10, "method_kwargs": {
-        **HEADS[method], "equimod": {"proj_hidden_dim": 32, "param_stats_samples": 200}}}))
+        **HEADS[method], "equimod": {"proj_hidden_dim": 32, "param_stats_samples": 200, "loss_variant": variant}}}))
 
 
 def _model(cfg: DictConfig) -> BaseMethod:
@@ -103,9 +104,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("method", ["simclr_equimod", "byol_equimod"])
-def test_two_processes_equal_one_process_on_the_concatenated_batch(method: str, tmp_path: Path) -> None:
-    cfg = _cfg(method, tmp_path)
+@pytest.mark.parametrize(("method", "variant"), [("simclr_equimod", "paper"), ("byol_equimod", "paper"),
+                                                 ("simclr_equimod", "official")])
+def test_two_processes_equal_one_process_on_the_concatenated_batch(method: str, variant: str, tmp_path: Path) -> None:
+    cfg = _cfg(method, variant, tmp_path)
     out = str(tmp_path / "rank0.pt")
     os.environ["OMP_NUM_THREADS"] = "1"
     mp.spawn(_worker, args=(_free_port(), cfg, out), nprocs=WORLD, join=True)
