@@ -158,3 +158,21 @@ def test_shipped_entry_lists_verifies_and_loads(tmp_path: Path, capsys: pytest.C
     assert model.equimod.projector is not None and model.method.cfg.method == entry.method
     assert next(model.backbone.parameters()).dtype == torch.float32
     assert zoo_cli(["--cache", str(tmp_path), "verify", "nope"]) == 1
+
+
+def test_bad_manifests_name_the_entry_and_field(tmp_path: Path) -> None:
+    good = json.loads(Path(load_manifest()["simclr_equimod-synthetic-small"].base_dir / "manifest.json").read_text())
+    missing, extra = json.loads(json.dumps(good)), json.loads(json.dumps(good))
+    del missing["models"][0]["sha256"]
+    extra["models"][0]["base_dir"] = "/elsewhere"
+    for broken, message in ((missing, "lacks sha256"), (extra, r"unknown field\(s\) \['base_dir'\]")):
+        (tmp_path / "m.json").write_text(json.dumps(broken))
+        with pytest.raises(ValueError, match=message):
+            load_manifest(tmp_path / "m.json")
+    broken = json.loads(json.dumps(good))
+    broken["models"] *= 2
+    (tmp_path / "m.json").write_text(json.dumps(broken))
+    with pytest.raises(ValueError, match="duplicate entry name"):
+        load_manifest(tmp_path / "m.json")
+    with pytest.raises(FileNotFoundError, match="SOLO_EQUIMOD_ZOO_MANIFEST"):
+        load_manifest(tmp_path / "absent.json")

@@ -49,7 +49,7 @@ def _entry(raw: dict[str, Any], path: Path) -> ZooEntry:
     missing = [k for k in REQUIRED if k not in raw]
     if missing:
         raise ValueError(f"{path}: entry {raw.get('name', '?')!r} lacks {', '.join(missing)}")
-    unknown = set(raw) - set(ZooEntry.__dataclass_fields__) - {"base_dir"}
+    unknown = set(raw) - (set(ZooEntry.__dataclass_fields__) - {"base_dir"})
     if unknown:
         raise ValueError(f"{path}: entry {raw['name']!r} has unknown field(s) {sorted(unknown)}")
     return ZooEntry(**raw, base_dir=path.parent)
@@ -59,7 +59,7 @@ def load_manifest(path: str | Path | None = None) -> dict[str, ZooEntry]:
     """Entries by name; a missing field, an unknown field or a duplicate name names the entry."""
     path = Path(path) if path is not None else default_manifest_path()
     if not path.is_file():
-        raise FileNotFoundError(f"zoo manifest {path} does not exist")
+        raise FileNotFoundError(f"zoo manifest {path} does not exist; pass --manifest or set ${MANIFEST_ENV}")
     entries: dict[str, ZooEntry] = {}
     for raw in json.loads(path.read_text())["models"]:
         entry = _entry(raw, path)
