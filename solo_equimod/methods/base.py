@@ -143,6 +143,22 @@ class BaseMethod(pl.LightningModule):
         return [optimizer], [{"scheduler": scheduler, "interval": "step"}]
 
 
+class ProjectedPairMethod(BaseMethod):
+    """A projector on each view's features and a loss on the pair of projections (SimCLR,
+    Barlow Twins, VICReg); subclasses set `self.projector` and `self.criterion`."""
+
+    projector: nn.Module
+    criterion: nn.Module
+
+    @property
+    def learnable_params(self) -> list[nn.Module]:
+        return super().learnable_params + [self.projector]
+
+    def invariance_step(self, view_feats: list[torch.Tensor], views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        z1, z2 = (self.projector(h) for h in view_feats)
+        return {"loss": self.criterion(z1, z2)}
+
+
 @torch.no_grad()
 def momentum_update(online: nn.Module, target: nn.Module, tau: float) -> None:
     """target <- tau * target + (1 - tau) * online, buffers included (lightly's `update_momentum`

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import torch
 from lightly.loss import NTXentLoss
 from lightly.models.modules.heads import SimCLRProjectionHead
 from omegaconf import DictConfig
-from torch import nn
 
-from solo_equimod.methods.base import BaseMethod
+from solo_equimod.methods.base import ProjectedPairMethod
 
 
-class SimCLR(BaseMethod):
+class SimCLR(ProjectedPairMethod):
     KWARGS_DEFAULTS: ClassVar[dict[str, Any]] = {
-        **BaseMethod.KWARGS_DEFAULTS,
+        **ProjectedPairMethod.KWARGS_DEFAULTS,
         "proj_hidden_dim": 2048,
         "proj_output_dim": 128,  # Sec. 3.1.1: invariant latent space of 128 dimensions
         "proj_num_layers": 3,  # Sec. 2.3: 3-layer head as in Chen & He (2021)
@@ -28,11 +26,3 @@ class SimCLR(BaseMethod):
         self.projector = SimCLRProjectionHead(self.features_dim, k["proj_hidden_dim"], k["proj_output_dim"],
                                               num_layers=k["proj_num_layers"])
         self.criterion = NTXentLoss(temperature=k["temperature"], gather_distributed=self.gather_distributed)
-
-    @property
-    def learnable_params(self) -> list[nn.Module]:
-        return super().learnable_params + [self.projector]
-
-    def invariance_step(self, view_feats: list[torch.Tensor], views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
-        z1, z2 = (self.projector(h) for h in view_feats)
-        return {"loss": self.criterion(z1, z2)}
