@@ -103,8 +103,10 @@ class NonFiniteLossGuard(pl.Callback):
             return
         terms = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train_")}
         listed = ", ".join(f"{k}={v:.6g}" for k, v in sorted(terms.items())) or "none logged"
+        value = float(loss) if bad else "on another process"
         raise FloatingPointError(
-            f"non-finite loss {float(loss) if loss is not None else None} in optimiser step {trainer.global_step} (epoch {trainer.current_epoch}, "
+            f"non-finite loss {value} in optimiser step {trainer.global_step} (epoch {trainer.current_epoch}, "
             f"batch {batch_idx}); loss terms: {listed}. Training stopped; the last checkpoint written before "
-            f"this step is intact (lower optimizer.lr or check the data, then resume with auto_resume.enabled=true)."
+            f"this step is intact (lower optimizer.lr or check the data, then resume with "
+            f"auto_resume.enabled=true)."
         )
