@@ -42,7 +42,8 @@ def _pretrain_then_linear(tmp_path: Path, pretrain_args: list[str], linear_args:
 
 
 def test_cli_pretrain_and_linear_on_synthetic(tmp_path):
-    _pretrain_then_linear(tmp_path, ["data.synthetic_size=128"], [])
+    report = _pretrain_then_linear(tmp_path, ["data.synthetic_size=128"], [])
+    assert report["dataset"] == "synthetic" and report["epochs"] == 2
 
 
 def test_cli_on_cifar10_subset_as_custom(tmp_path, cifar_subset):
