@@ -66,6 +66,7 @@ class CheckpointConfig:
     enabled: bool = True
     dir: str = "trained_models"
     frequency: int = 1  # epochs between checkpoints
+    keep_epochs: int = 1  # epoch checkpoints kept, the newest (-1: all); last.ckpt is always kept
     every_n_steps: int = 0  # also save steps/epoch=E-step=S.ckpt every N optimiser steps (0: off)
     keep_steps: int = 1  # step checkpoints kept (the newest)
 

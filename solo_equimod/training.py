@@ -61,7 +61,11 @@ def pretrain(raw_cfg: DictConfig) -> Path:
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
     callbacks: list[pl.Callback] = [TQDMProgressBar(refresh_rate=1), LearningRateMonitor(logging_interval="step"),
                                     NonFiniteLossGuard()]
-    checkpoint_cb = ModelCheckpoint(dirpath=run_dir, filename="{epoch}-{step}", save_last=True, save_top_k=-1,
+    if cfg.checkpoint.keep_epochs == 0 or cfg.checkpoint.keep_epochs < -1:
+        raise ValueError(f"checkpoint.keep_epochs={cfg.checkpoint.keep_epochs}: use a positive count, or -1 to keep all")
+    # monitoring the step makes "the k best" the k newest
+    checkpoint_cb = ModelCheckpoint(dirpath=run_dir, filename="{epoch}-{step}", save_last=True, monitor="step",
+                                    mode="max", save_top_k=cfg.checkpoint.keep_epochs,
                                     every_n_epochs=cfg.checkpoint.frequency)
     if cfg.checkpoint.enabled:
         callbacks.append(checkpoint_cb)
