@@ -211,6 +211,20 @@ def report(out_dir: Path, meta: dict[str, Any]) -> str:
     return text
 
 
+MARKERS = ("<!-- compare:begin -->", "<!-- compare:end -->")
+
+
+def write_into_markdown(path: Path, text: str) -> None:
+    """Replace the block between MARKERS in `path` (e.g. BENCHMARKS.md) with `text`, atomically."""
+    doc = path.read_text()
+    begin, end = doc.find(MARKERS[0]), doc.find(MARKERS[1])
+    if begin < 0 or end < begin:
+        raise ValueError(f"{path} has no '{MARKERS[0]}' ... '{MARKERS[1]}' block to write the tables into")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(doc[:begin + len(MARKERS[0])] + "\n" + text.rstrip() + "\n" + doc[end:])
+    tmp.replace(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config-dir", default=str(REPO / "scripts/pretrain/synthetic"))
@@ -223,6 +237,8 @@ def main() -> None:
     parser.add_argument("--throughput-steps", type=int, default=5)
     parser.add_argument("--out-dir", default=str(REPO / "benchmarks/results/compare"))
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--benchmarks-md", default=str(REPO / "BENCHMARKS.md"),
+                        help="Markdown file whose compare:begin/end block receives the tables ('' to skip)")
     parser.add_argument("overrides", nargs="*", help="pretraining overrides, e.g. max_epochs=1")
     args = parser.parse_args()
     out_dir = Path(args.out_dir)
@@ -252,7 +268,10 @@ def main() -> None:
                 print(f"done {label} seed {seed}: linear {result['linear']['top1']:.1f} "
                       f"knn {result['knn']['top1']:.1f}", flush=True)
                 report(out_dir, meta)
-    print(report(out_dir, meta))
+    text = report(out_dir, meta)
+    if args.benchmarks_md:
+        write_into_markdown(Path(args.benchmarks_md), text)
+    print(text)
 
 
 if __name__ == "__main__":
