@@ -17,6 +17,15 @@ from solo_equimod.data.pretrain import PretrainDataModule
 from solo_equimod.methods import METHODS, BaseMethod
 
 
+class ProgressBar(TQDMProgressBar):
+    """Lightning's bar without `v_num`: our loggers' versions are folder names, not run numbers."""
+
+    def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict:
+        metrics = super().get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)
+        return metrics
+
+
 def _loggers(cfg: DictConfig, run_dir: Path, csv_version: str = "csv") -> list[Logger]:
     loggers: list[Logger] = [
         CSVLogger(str(run_dir), name="", version=csv_version),
@@ -59,7 +68,7 @@ def pretrain(raw_cfg: DictConfig) -> Path:
     run_dir = Path(cfg.checkpoint.dir) / cfg.name
     run_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
-    callbacks: list[pl.Callback] = [TQDMProgressBar(refresh_rate=1), LearningRateMonitor(logging_interval="step"),
+    callbacks: list[pl.Callback] = [ProgressBar(refresh_rate=1), LearningRateMonitor(logging_interval="step"),
                                     NonFiniteLossGuard()]
     if cfg.checkpoint.keep_epochs == 0 or cfg.checkpoint.keep_epochs < -1:
         raise ValueError(f"checkpoint.keep_epochs={cfg.checkpoint.keep_epochs}: use a positive count, or -1 to keep all")
