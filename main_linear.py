@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import hydra
 from omegaconf import DictConfig
 
@@ -14,7 +16,7 @@ register_schemas()
 
 @hydra.main(version_base="1.3", config_path=None, config_name=None)
 def main(cfg: DictConfig) -> None:
-    run_linear(cfg)
+    print(json.dumps(run_linear(cfg), indent=2))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from typing import Any, Optional
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from solo_equimod.config import ConfigError, validate
 from solo_equimod.methods import METHODS, BaseMethod
 
 
@@ -31,6 +32,17 @@ def load_method(path: str | Path, map_location: str = "cpu") -> BaseMethod:
     model = METHODS[method](OmegaConf.create(cfg))
     model.load_state_dict(ckpt["state_dict"])
     return model.eval()
+
+
+def load_for_eval(raw_cfg: DictConfig | dict, schema: type) -> tuple[DictConfig, BaseMethod]:
+    """Load the checkpoint named by `pretrained_feature_extractor` and validate an evaluation
+    config against `schema`; `data.*` keys not given default to the checkpoint's pretraining data."""
+    path = raw_cfg.get("pretrained_feature_extractor")
+    if not path or path == "???":
+        raise ConfigError("missing required config key: pretrained_feature_extractor (a pretraining checkpoint)")
+    method = load_method(path)
+    base = OmegaConf.create({"data": OmegaConf.to_container(method.cfg.data, resolve=True)})
+    return validate(OmegaConf.merge(base, raw_cfg), schema), method
 
 
 def save_method(model: BaseMethod, path: str | Path) -> Path:

@@ -58,6 +58,8 @@ def fit_param_normalizer(model: BaseMethod, datamodule: PretrainDataModule) -> N
 def pretrain(raw_cfg: DictConfig) -> Path:
     """Run one pretraining; returns the path of the last checkpoint (or of the run folder)."""
     cfg = validate(raw_cfg)
+    if cfg.checkpoint.keep_epochs == 0 or cfg.checkpoint.keep_epochs < -1:
+        raise ValueError(f"checkpoint.keep_epochs={cfg.checkpoint.keep_epochs}: use a positive count, or -1 to keep all")
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = PretrainDataModule(cfg)
     if cfg.data.num_classes is None:
@@ -70,14 +72,11 @@ def pretrain(raw_cfg: DictConfig) -> Path:
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
     callbacks: list[pl.Callback] = [ProgressBar(refresh_rate=1), LearningRateMonitor(logging_interval="step"),
                                     NonFiniteLossGuard()]
-    if cfg.checkpoint.keep_epochs == 0 or cfg.checkpoint.keep_epochs < -1:
-        raise ValueError(f"checkpoint.keep_epochs={cfg.checkpoint.keep_epochs}: use a positive count, or -1 to keep all")
-    # monitoring the step makes "the k best" the k newest
-    checkpoint_cb = ModelCheckpoint(dirpath=run_dir, filename="{epoch}-{step}", save_last=True, monitor="step",
-                                    mode="max", save_top_k=cfg.checkpoint.keep_epochs,
-                                    every_n_epochs=cfg.checkpoint.frequency)
     if cfg.checkpoint.enabled:
-        callbacks.append(checkpoint_cb)
+        # monitoring the step makes "the k best" the k newest
+        callbacks.append(ModelCheckpoint(dirpath=run_dir, filename="{epoch}-{step}", save_last=True, monitor="step",
+                                         mode="max", save_top_k=cfg.checkpoint.keep_epochs,
+                                         every_n_epochs=cfg.checkpoint.frequency))
         if cfg.checkpoint.every_n_steps != 0:
             callbacks.append(StepCheckpoint(run_dir, cfg.checkpoint.every_n_steps, cfg.checkpoint.keep_steps))
     resume = find_resume_checkpoint(run_dir, cfg) if cfg.auto_resume.enabled else None

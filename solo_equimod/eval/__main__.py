@@ -27,11 +27,9 @@ from solo_equimod.config import ConfigError
 
 
 def _linear(cfg: dict[str, Any]) -> dict[str, Any]:
-    from solo_equimod.checkpoints import load_method
     from solo_equimod.eval.linear import run_linear
 
-    data = OmegaConf.to_container(load_method(cfg["pretrained_feature_extractor"]).cfg.data, resolve=True)
-    return run_linear(OmegaConf.merge({"data": data, "augment": False}, cfg))
+    return run_linear(OmegaConf.merge({"augment": False}, cfg))  # data.*: the checkpoint's, via load_for_eval
 
 
 def _commands() -> dict[str, Callable[[Any], dict[str, Any]]]:

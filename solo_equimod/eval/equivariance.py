@@ -30,10 +30,10 @@ from solo_equimod.augment import ParamLayout, ViewPolicy, layout_for, policies_f
 from solo_equimod.augment.apply import apply_view_params
 from solo_equimod.augment.pipeline import OriginalView, to_uint8_tensor
 from solo_equimod.augment.sample import sample_view_params
+from solo_equimod.checkpoints import load_for_eval
 from solo_equimod.config import DataConfig
 from solo_equimod.data.datasets import DATASET_INFO
 from solo_equimod.data.pretrain import build_split, original_view
-from solo_equimod.eval.knn import load_for_eval
 from solo_equimod.eval.plots import bar_chart, write_csv, write_json
 from solo_equimod.methods import METHODS, BaseMethod
 

@@ -13,18 +13,17 @@ from typing import Optional
 
 import torch
 from lightly.utils.benchmarking import knn_predict
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from solo_equimod.checkpoints import load_method
-from solo_equimod.config import ConfigError, DataConfig, validate
+from solo_equimod.checkpoints import load_for_eval
+from solo_equimod.config import DataConfig
 from solo_equimod.data.datasets import num_classes_of
 from solo_equimod.data.pretrain import build_eval_transform, build_split
 from solo_equimod.eval.linear import extract_features
 from solo_equimod.eval.plots import write_json
-from solo_equimod.methods import BaseMethod
 
 
 @dataclass
@@ -36,17 +35,6 @@ class KNNConfig:
     batch_size: int = 256
     num_workers: int = 2
     output: Optional[str] = None  # JSON report; default: knn_<dataset>.json next to the checkpoint
-
-
-def load_for_eval(raw_cfg: DictConfig | dict, schema: type) -> tuple[DictConfig, BaseMethod]:
-    """Load the checkpoint named by `pretrained_feature_extractor` and validate an evaluation
-    config against `schema`; `data.*` keys not given default to the checkpoint's pretraining data."""
-    path = raw_cfg.get("pretrained_feature_extractor")
-    if not path or path == "???":
-        raise ConfigError("missing required config key: pretrained_feature_extractor (a pretraining checkpoint)")
-    method = load_method(path)
-    base = OmegaConf.create({"data": OmegaConf.to_container(method.cfg.data, resolve=True)})
-    return validate(OmegaConf.merge(base, raw_cfg), schema), method
 
 
 def knn_topk(train_feats: torch.Tensor, train_labels: torch.Tensor, test_feats: torch.Tensor,

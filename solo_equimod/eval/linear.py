@@ -8,7 +8,6 @@ no augmentation), which is what makes CPU evaluation practical.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -22,10 +21,11 @@ from torch.utils.data import DataLoader, TensorDataset
 from torchvision.transforms import v2
 from tqdm import tqdm
 
-from solo_equimod.checkpoints import load_method
-from solo_equimod.config import DataConfig, validate
+from solo_equimod.checkpoints import load_for_eval
+from solo_equimod.config import DataConfig
 from solo_equimod.data.datasets import DATASET_INFO, num_classes_of
 from solo_equimod.data.pretrain import build_eval_transform, build_split
+from solo_equimod.eval.plots import write_json
 
 
 @dataclass
@@ -123,9 +123,8 @@ def _train_transform(pretrain_cfg: DictConfig, data_cfg: DictConfig) -> v2.Compo
 
 def run_linear(raw_cfg: DictConfig) -> dict[str, float]:
     """Train and evaluate the linear probe; writes and returns {"top1", "top5", ...}."""
-    cfg = validate(raw_cfg, LinearConfig)
+    cfg, method = load_for_eval(raw_cfg, LinearConfig)
     pl.seed_everything(cfg.seed, workers=True)
-    method = load_method(cfg.pretrained_feature_extractor)
     backbone = method.backbone
     eval_tf = build_eval_transform(cfg)
     train_tf = _train_transform(method.cfg, cfg.data) if cfg.augment else eval_tf
@@ -150,11 +149,7 @@ def run_linear(raw_cfg: DictConfig) -> dict[str, float]:
     result = {"top1": float(metrics["val_acc1"]) * 100, "top5": float(metrics["val_acc5"]) * 100,
               "dataset": cfg.data.dataset, "epochs": cfg.max_epochs, "augment": cfg.augment,
               "checkpoint": str(cfg.pretrained_feature_extractor)}
-    out = Path(cfg.output) if cfg.output else Path(cfg.pretrained_feature_extractor).with_name(
-        f"linear_{cfg.data.dataset}.json")
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    tmp.write_text(json.dumps(result, indent=2))
-    tmp.replace(out)  # atomic: a crash never leaves a half-written report
-    print(json.dumps(result, indent=2))
+    write_json(result, Path(cfg.output) if cfg.output else Path(cfg.pretrained_feature_extractor).with_name(
+        f"linear_{cfg.data.dataset}.json"))
     return result
 
