@@ -27,6 +27,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
 from benchmarks.step_time import build, time_step
+from solo_equimod import atomic
 from solo_equimod.checkpoints import save_method
 from solo_equimod.config import register_schemas, validate
 from solo_equimod.data.datasets import num_classes_of
@@ -220,9 +221,7 @@ def write_into_markdown(path: Path, text: str) -> None:
     begin, end = doc.find(MARKERS[0]), doc.find(MARKERS[1])
     if begin < 0 or end < begin:
         raise ValueError(f"{path} has no '{MARKERS[0]}' ... '{MARKERS[1]}' block to write the tables into")
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(doc[:begin + len(MARKERS[0])] + "\n" + text.rstrip() + "\n" + doc[end:])
-    tmp.replace(path)
+    atomic.write_text(path, doc[:begin + len(MARKERS[0])] + "\n" + text.rstrip() + "\n" + doc[end:])
 
 
 def main() -> None:

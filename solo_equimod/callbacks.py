@@ -4,14 +4,14 @@ optimiser steps, and a stop on a non-finite loss."""
 from __future__ import annotations
 
 import math
-import os
 import re
 from pathlib import Path
 from typing import Any, Optional
 
 import lightning.pytorch as pl
-import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+
+from solo_equimod import atomic
 
 STEP_CHECKPOINT_DIR = "steps"
 _STEP_FILE = re.compile(r"^epoch=(\d+)-step=(\d+)\.ckpt$")
@@ -27,17 +27,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Optional[Any] = None) -> None:
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__} takes no storage_options")
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")  # never matched by `*.ckpt`, so never resumed from
-        try:
-            with open(tmp, "wb") as f:
-                torch.save(checkpoint, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        atomic.torch_save(checkpoint, path)
 
 
 class StepCheckpoint(pl.Callback):

@@ -10,6 +10,7 @@ from typing import Any, Optional
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from solo_equimod import atomic
 from solo_equimod.config import ConfigError, validate
 from solo_equimod.methods import METHODS, BaseMethod
 
@@ -48,13 +49,8 @@ def load_for_eval(raw_cfg: DictConfig | dict, schema: type) -> tuple[DictConfig,
 def save_method(model: BaseMethod, path: str | Path) -> Path:
     """Slim checkpoint (config + weights + EquiMod statistics, no optimiser state) that
     `load_method` reads; written atomically so a crash never leaves a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"hyper_parameters": {"cfg": OmegaConf.to_container(model.cfg, resolve=True)},
-                "state_dict": model.state_dict()}, tmp)
-    tmp.replace(path)
-    return path
+    return atomic.torch_save({"hyper_parameters": {"cfg": OmegaConf.to_container(model.cfg, resolve=True)},
+                              "state_dict": model.state_dict()}, path)
 
 
 # keys that define what a run trains; a checkpoint that differs in one of them belongs to another run

@@ -11,21 +11,14 @@ from typing import Any, Mapping, Sequence
 
 import matplotlib
 
+from solo_equimod.atomic import write_bytes
+
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def _atomic_write(path: Path, data: bytes) -> Path:
-    """Write tmp then rename, so a crash never leaves a half-written report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-    return path
-
-
 def write_json(obj: Any, path: str | Path) -> Path:
-    return _atomic_write(Path(path), json.dumps(obj, indent=2).encode())
+    return write_bytes(Path(path), json.dumps(obj, indent=2).encode())
 
 
 def write_csv(rows: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
@@ -34,7 +27,7 @@ def write_csv(rows: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
     writer.writeheader()
     writer.writerows(rows)
-    return _atomic_write(Path(path), buf.getvalue().encode())
+    return write_bytes(Path(path), buf.getvalue().encode())
 
 
 def bar_chart(labels: Sequence[str], series: Mapping[str, Sequence[float]], errors: Mapping[str, Sequence[float]],
@@ -56,4 +49,4 @@ def bar_chart(labels: Sequence[str], series: Mapping[str, Sequence[float]], erro
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120)
     plt.close(fig)
-    return _atomic_write(Path(path), buf.getvalue())
+    return write_bytes(Path(path), buf.getvalue())

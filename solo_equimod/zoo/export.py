@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import torch
-
+from solo_equimod import atomic
 from solo_equimod.checkpoints import load_method
 from solo_equimod.zoo.fetch import sha256_of
 from solo_equimod.zoo.manifest import ZooEntry
@@ -37,11 +36,7 @@ def export_checkpoint(checkpoint: str | Path, eval_json: str | Path, name: str, 
                if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in PROTOCOL_KEYS}
     if not metrics:
         raise ValueError(f"{eval_json} holds no numeric metrics")
-    out_file = Path(out_file)
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_file.with_name(out_file.name + ".tmp")
-    torch.save(state, tmp)
-    tmp.replace(out_file)
+    out_file = atomic.torch_save(state, out_file)
     cfg = state["hyper_parameters"]["cfg"]
     return ZooEntry(name=name, method=cfg["method"], dataset=cfg["data"]["dataset"], backbone=cfg["backbone"]["name"],
                     epochs=int(cfg["max_epochs"]), config=cfg, metrics=metrics, metrics_command=metrics_command,

@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from solo_equimod import atomic
+
 MANIFEST_ENV = "SOLO_EQUIMOD_ZOO_MANIFEST"
 REQUIRED = ("name", "method", "dataset", "backbone", "epochs", "config", "metrics", "metrics_command", "url",
             "sha256", "size")
@@ -74,6 +76,4 @@ def add_to_manifest(entry: ZooEntry, path: str | Path) -> None:
     path = Path(path)
     data = json.loads(path.read_text()) if path.is_file() else {"version": 1, "models": []}
     data["models"] = [m for m in data["models"] if m["name"] != entry.name] + [entry.to_json()]
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)
+    atomic.write_text(path, json.dumps(data, indent=2) + "\n")

@@ -1,0 +1,38 @@
+"""Files written so that a crash never leaves a half-written one: a temporary file beside the
+target (same filesystem, so the rename is atomic), flushed to disk, then renamed over it; on any
+failure the temporary file is removed and the old target stays as it was."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, BinaryIO, Callable
+
+import torch
+
+
+def _replace_with(path: str | Path, write: Callable[[BinaryIO], Any]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")  # never matched by `*.ckpt`, so never resumed from
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_bytes(path: str | Path, data: bytes) -> Path:
+    return _replace_with(path, lambda f: f.write(data))
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    return write_bytes(path, text.encode())
+
+
+def torch_save(obj: Any, path: str | Path) -> Path:
+    return _replace_with(path, lambda f: torch.save(obj, f))
