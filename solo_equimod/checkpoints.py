@@ -46,11 +46,16 @@ def load_for_eval(raw_cfg: DictConfig | dict, schema: type) -> tuple[DictConfig,
     return validate(OmegaConf.merge(base, raw_cfg), schema), method
 
 
-def save_method(model: BaseMethod, path: str | Path) -> Path:
+def save_method(model: BaseMethod, path: str | Path, half: bool = False) -> Path:
     """Slim checkpoint (config + weights + EquiMod statistics, no optimiser state) that
-    `load_method` reads; written atomically so a crash never leaves a half-written file."""
+    `load_method` reads; written atomically so a crash never leaves a half-written file. With
+    `half`, learnable parameters are stored in fp16 while buffers (BatchNorm and EquiMod parameter
+    statistics) stay fp32, so the normalisation is exact; `load_method` casts back to fp32."""
+    params = {name for name, _ in model.named_parameters()}
+    state = {k: (v.half() if half and k in params and v.is_floating_point() else v).clone()
+             for k, v in model.state_dict().items()}
     return atomic.torch_save({"hyper_parameters": {"cfg": OmegaConf.to_container(model.cfg, resolve=True)},
-                              "state_dict": model.state_dict()}, path)
+                              "state_dict": state}, path)
 
 
 # keys that define what a run trains; a checkpoint that differs in one of them belongs to another run
