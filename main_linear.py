@@ -8,8 +8,8 @@ import json
 import hydra
 from omegaconf import DictConfig
 
-from solo_equimod.config import register_schemas
 from solo_equimod.eval.linear import run_linear
+from solo_equimod.hydra_schemas import register_schemas
 
 register_schemas()
 

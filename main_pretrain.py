@@ -7,7 +7,7 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from solo_equimod.config import register_schemas
+from solo_equimod.hydra_schemas import register_schemas
 from solo_equimod.training import pretrain
 
 register_schemas()

@@ -5,6 +5,7 @@ setup(
     version="0.1.0",
     description="Equivariant self-supervised learning (EquiMod and friends) in a solo-learn-style library",
     packages=find_packages(include=["solo_equimod", "solo_equimod.*"]),
+    package_data={"solo_equimod.zoo": ["manifest.json", "weights/*.pt"]},  # the zoo works from a wheel too
     python_requires=">=3.10",
     install_requires=[
         "torch>=2.1",

@@ -28,15 +28,17 @@ from omegaconf import DictConfig, OmegaConf
 
 from benchmarks.step_time import build, time_step
 from solo_equimod import atomic
+from solo_equimod.atomic import write_json
 from solo_equimod.checkpoints import save_method
-from solo_equimod.config import register_schemas, validate
+from solo_equimod.config import validate
 from solo_equimod.data.datasets import num_classes_of
 from solo_equimod.data.pretrain import build_split
 from solo_equimod.eval.equivariance import AUGMENTATION_LABELS, run_equivariance
 from solo_equimod.eval.knn import run_knn
 from solo_equimod.eval.linear import run_linear
-from solo_equimod.eval.plots import bar_chart, write_json
+from solo_equimod.eval.plots import bar_chart
 from solo_equimod.eval.sensitivity import run_sensitivity
+from solo_equimod.hydra_schemas import register_schemas
 from solo_equimod.methods import METHODS
 from solo_equimod.training import pretrain
 

@@ -44,6 +44,7 @@ from solo_equimod.data.dali_loader import (
     epoch_plan,
     list_image_folder,
 )
+from solo_equimod.data.pretrain import PretrainDataset
 
 REPO = Path(__file__).resolve().parents[1]
 CIFAR_SUBSET = Path("/work/shared/data/cifar10-subset/train")
@@ -69,7 +70,7 @@ def _plain_dali_epochs(root: str, policies: Sequence[ViewPolicy], original: Orig
     from solo_equimod.augment.dali_ops import make_original
 
     files, _, _ = list_image_folder(root)
-    spec = _PipelineSpec(tuple(policies), layout_for(policies), MEAN, STD, original, batch_size, threads, "cpu", None)
+    spec = _PipelineSpec(tuple(policies), layout_for(policies), MEAN, STD, original, True, batch_size, threads, "cpu", None)
     feeder = _Feeder(files, spec, seed=0, skip_corrupt=False)
 
     @pipeline_def(batch_size=batch_size, num_threads=threads, device_id=None, seed=0, prefetch_queue_depth=2)
@@ -111,14 +112,7 @@ def _plain_dali_epochs(root: str, policies: Sequence[ViewPolicy], original: Orig
 
 
 def _loop(batches: Iterable) -> int:  # type: ignore[type-arg]
-    return sum(len(batch[0]) for batch in batches)
-
-
-def _collate(samples: list) -> tuple:  # type: ignore[type-arg]
-    """(((views, params, original), target), ...) -> the training batch format, index from position."""
-    views = [torch.stack([s[0][0][k] for s in samples]) for k in range(2)]
-    params = [torch.stack([s[0][1][k] for s in samples]) for k in range(2)]
-    return torch.arange(len(samples)), views, params, torch.stack([s[0][2] for s in samples]), torch.tensor([s[1] for s in samples])
+    return sum(len(batch["index"]) for batch in batches)
 
 
 def _images_per_second(run_epoch: Callable[[], int], epochs: int) -> float:
@@ -161,10 +155,10 @@ def main() -> None:
         return lambda: _loop(loader)
 
     transform = ParamPretrainTransform(policies, MEAN, STD, original)
-    dataset = ImageFolder(str(root), transform=transform)
+    dataset = PretrainDataset(ImageFolder(str(root)), transform)
     torch_loader = DataLoader(
         dataset, batch_size=args.batch_size, shuffle=True, num_workers=args.workers, drop_last=True,
-        collate_fn=_collate, persistent_workers=True,
+        persistent_workers=True,
     )
     rows = {
         "dali-plain-rrc": _plain_dali_epochs(str(root), crop_flip, original, args.batch_size, args.workers),

@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 POLICY = {"simclr": "simclr", "byol": "byol", "barlow_twins": "barlow", "vicreg": "barlow"}
 
 
-def build(method: str, backbone: str, batch_size: int) -> tuple[torch.nn.Module, tuple]:
+def build(method: str, backbone: str, batch_size: int) -> tuple[torch.nn.Module, dict]:
     base = method.removesuffix("_equimod")
     cfg_dir = REPO / "scripts/pretrain/cifar"
     method_cfg = OmegaConf.load(cfg_dir / f"{base}.yaml")
@@ -37,18 +37,20 @@ def build(method: str, backbone: str, batch_size: int) -> tuple[torch.nn.Module,
     model = METHODS[method](cfg)
     dim = layout_for(policies_from_config(cfg.augmentations)).dim
     g = torch.Generator().manual_seed(0)
-    batch = (
-        torch.arange(batch_size),
-        [torch.randn(batch_size, 3, 32, 32, generator=g) for _ in range(2)],
-        [torch.randn(batch_size, dim, generator=g) for _ in range(2)],
-        torch.randn(batch_size, 3, 32, 32, generator=g),
-        torch.randint(0, 10, (batch_size,), generator=g),
-    )
+    batch = {
+        "index": torch.arange(batch_size),
+        "views": [torch.randn(batch_size, 3, 32, 32, generator=g) for _ in range(2)],
+        "params": [torch.randn(batch_size, dim, generator=g) for _ in range(2)],
+        "image_size": torch.full((batch_size, 2), 32),
+        "original": torch.randn(batch_size, 3, 32, 32, generator=g),
+        "target": torch.randint(0, 10, (batch_size,), generator=g),
+        "extras": {},
+    }
     model.log = model.log_dict = lambda *a, **k: None  # no Trainer attached: logging is a no-op
     return model, batch
 
 
-def time_step(model: torch.nn.Module, batch: tuple, optimizer: torch.optim.Optimizer) -> float:
+def time_step(model: torch.nn.Module, batch: dict, optimizer: torch.optim.Optimizer) -> float:
     start = time.perf_counter()
     loss = model.training_step(batch, 0)
     optimizer.zero_grad()

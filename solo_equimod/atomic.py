@@ -4,17 +4,22 @@ failure the temporary file is removed and the old target stays as it was."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import os
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO, Callable, Mapping, Sequence
 
 import torch
 
 
-def _replace_with(path: str | Path, write: Callable[[BinaryIO], Any]) -> Path:
+def replace_with(path: str | Path, write: Callable[[BinaryIO], Any], tmp_name: str | None = None) -> Path:
+    """Write `path` through `write(file)` on a temporary file beside it (`tmp_name`, default
+    `<name>.tmp`), renamed over `path` only once written and flushed to disk."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")  # never matched by `*.ckpt`, so never resumed from
+    tmp = path.with_name(tmp_name or path.name + ".tmp")  # never matched by `*.ckpt`, so never resumed from
     try:
         with open(tmp, "wb") as f:
             write(f)
@@ -27,7 +32,7 @@ def _replace_with(path: str | Path, write: Callable[[BinaryIO], Any]) -> Path:
 
 
 def write_bytes(path: str | Path, data: bytes) -> Path:
-    return _replace_with(path, lambda f: f.write(data))
+    return replace_with(path, lambda f: f.write(data))
 
 
 def write_text(path: str | Path, text: str) -> Path:
@@ -35,4 +40,17 @@ def write_text(path: str | Path, text: str) -> Path:
 
 
 def torch_save(obj: Any, path: str | Path) -> Path:
-    return _replace_with(path, lambda f: torch.save(obj, f))
+    return replace_with(path, lambda f: torch.save(obj, f))
+
+
+def write_json(obj: Any, path: str | Path) -> Path:
+    return write_bytes(path, json.dumps(obj, indent=2).encode())
+
+
+def write_csv(rows: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
+    """Rows of equal keys -> CSV with a header."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return write_bytes(path, buf.getvalue().encode())

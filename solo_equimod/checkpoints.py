@@ -1,5 +1,5 @@
-"""Load a pretraining checkpoint back into its method (config, weights, EquiMod statistics), save
-a slim one, and find the checkpoint `auto_resume` continues from."""
+"""Load a pretraining checkpoint back into its method (config, weights, objectives' statistics),
+save a slim one, and find the checkpoint `auto_resume` continues from."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from omegaconf import DictConfig, OmegaConf
 from solo_equimod import atomic
 from solo_equimod.config import ConfigError, validate
 from solo_equimod.methods import METHODS, BaseMethod
+from solo_equimod.objectives.compose import canonical_config
 
 
 def load_method(path: str | Path, map_location: str = "cpu") -> BaseMethod:
-    """Rebuild the method a checkpoint was trained with, from the resolved config it carries."""
+    """Rebuild the method a checkpoint was trained with, from the resolved config it carries
+    (configs and weights from before objectives existed are read as their objectives')."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
@@ -47,10 +49,10 @@ def load_for_eval(raw_cfg: DictConfig | dict, schema: type) -> tuple[DictConfig,
 
 
 def save_method(model: BaseMethod, path: str | Path, half: bool = False) -> Path:
-    """Slim checkpoint (config + weights + EquiMod statistics, no optimiser state) that
+    """Slim checkpoint (config + weights + objectives' statistics, no optimiser state) that
     `load_method` reads; written atomically so a crash never leaves a half-written file. With
-    `half`, learnable parameters are stored in fp16 while buffers (BatchNorm and EquiMod parameter
-    statistics) stay fp32, so the normalisation is exact; `load_method` casts back to fp32."""
+    `half`, learnable parameters are stored in fp16 while buffers (BatchNorm, objectives' statistics
+    such as EquiMod's parameter normalisation) stay fp32, so they are exact; `load_method` casts back to fp32."""
     params = {name for name, _ in model.named_parameters()}
     state = {k: (v.half() if half and k in params and v.is_floating_point() else v).clone()
              for k, v in model.state_dict().items()}
@@ -59,7 +61,7 @@ def save_method(model: BaseMethod, path: str | Path, half: bool = False) -> Path
 
 
 # keys that define what a run trains; a checkpoint that differs in one of them belongs to another run
-RESUME_KEYS = ("method", "backbone", "method_kwargs", "augmentations", "data.dataset", "data.synthetic_size",
+RESUME_KEYS = ("method", "backbone", "method_kwargs", "objectives", "augmentations", "data.dataset", "data.synthetic_size",
                "optimizer", "scheduler", "max_epochs", "max_steps", "limit_train_batches", "seed")
 
 
@@ -79,7 +81,8 @@ def find_resume_checkpoint(run_dir: str | Path, cfg: DictConfig) -> Optional[Pat
     for path in sorted([*run_dir.glob("*.ckpt"), *run_dir.glob("steps/*.ckpt")]):
         try:  # mmap: reads the counters and config without loading every tensor
             ckpt = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-            found = ckpt["hyper_parameters"]["cfg"]
+            found = OmegaConf.to_container(canonical_config(OmegaConf.create(ckpt["hyper_parameters"]["cfg"])),
+                                           resolve=True)
             key = (int(ckpt["global_step"]), int(ckpt["epoch"]))
         except Exception as err:  # truncated, foreign or not a Lightning checkpoint
             warnings.warn(f"auto_resume: skipping {path}: unreadable ({err.__class__.__name__}: {err})")

@@ -12,9 +12,21 @@ from typing import Any, Optional
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from solo_equimod.errors import ConfigError
+from solo_equimod.methods import METHODS
+from solo_equimod.objectives.compose import canonical_config
 
-class ConfigError(ValueError):
-    """A configuration problem, with the offending key in the message."""
+__all__ = ["ConfigError", "DataConfig", "PretrainConfig", "validate"]
+
+
+def run_name(*, _root_: DictConfig) -> str:
+    """`${run_name:}`: `<method>[_<objective>...]-<dataset>`, e.g. `simclr_equimod-cifar10`."""
+    method = _root_.method
+    objectives = [name for name in (_root_.get("objectives") or {}) if not method.endswith(f"_{name}")]
+    return "_".join([method, *objectives]) + f"-{_root_.data.dataset}"
+
+
+OmegaConf.register_new_resolver("run_name", run_name, replace=True)
 
 
 @dataclass
@@ -90,6 +102,7 @@ class PretrainConfig:
     method: str = MISSING
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     method_kwargs: dict[str, Any] = field(default_factory=dict)
+    objectives: dict[str, Any] = field(default_factory=dict)  # objective name -> its settings ({weight: ..., ...})
     data: DataConfig = field(default_factory=DataConfig)
     augmentations: list[dict[str, Any]] = MISSING
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
@@ -131,9 +144,8 @@ def _missing_keys(cfg: DictConfig, prefix: str = "") -> list[str]:
 
 def validate(cfg: DictConfig, schema: type = PretrainConfig) -> DictConfig:
     """User config -> typed config; raises ConfigError naming the key for unknown keys, wrong
-    types, missing required keys and an unknown method."""
-    from solo_equimod.methods import METHODS  # late import: methods import this package's modules
-
+    types, missing required keys, an unknown method or objective. A pretraining config comes back
+    canonical (`objectives.compose.canonical_config`), with its run name resolved first."""
     try:
         merged = OmegaConf.merge(OmegaConf.structured(schema), _strip_hydra(cfg))
     except OmegaConfBaseException as err:
@@ -141,18 +153,9 @@ def validate(cfg: DictConfig, schema: type = PretrainConfig) -> DictConfig:
     missing = _missing_keys(merged)
     if missing:
         raise ConfigError(f"missing required config key(s): {', '.join(missing)}")
-    if "method" in merged and merged.method not in METHODS:
+    if "method" not in merged:
+        return merged
+    if merged.method not in METHODS:
         raise ConfigError(f"method={merged.method!r} is unknown; valid: {', '.join(sorted(METHODS))}")
-    return merged
-
-
-def register_schemas() -> None:
-    """Make the schemas Hydra configs (`defaults: [pretrain_schema, _self_]`), so every key can be
-    overridden on the command line and a typo fails at composition with the key's name."""
-    from hydra.core.config_store import ConfigStore
-
-    from solo_equimod.eval.linear import LinearConfig  # late import: eval imports this module
-
-    store = ConfigStore.instance()
-    store.store(name="pretrain_schema", node=PretrainConfig)
-    store.store(name="linear_schema", node=LinearConfig)
+    merged.name = str(merged.name)  # `${method}` in a name means the method as written, alias included
+    return canonical_config(merged)

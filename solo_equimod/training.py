@@ -12,9 +12,9 @@ from omegaconf import DictConfig, OmegaConf
 from solo_equimod.callbacks import AtomicCheckpointIO, NonFiniteLossGuard, StepCheckpoint
 from solo_equimod.checkpoints import find_resume_checkpoint
 from solo_equimod.config import validate
-from solo_equimod.data.datasets import dataset_image_sizes, num_classes_of
+from solo_equimod.data.datasets import num_classes_of
 from solo_equimod.data.pretrain import PretrainDataModule
-from solo_equimod.methods import METHODS, BaseMethod
+from solo_equimod.methods import METHODS
 
 
 class ProgressBar(TQDMProgressBar):
@@ -39,22 +39,6 @@ def _loggers(cfg: DictConfig, run_dir: Path, csv_version: str = "csv") -> list[L
     return loggers
 
 
-def fit_param_normalizer(model: BaseMethod, datamodule: PretrainDataModule) -> None:
-    """EquiMod: estimate the parameter mean/std from a seeded sample of the training sampler
-    over the dataset's image sizes (Appendix A.1), identical on every rank."""
-    equimod = getattr(model, "equimod", None)
-    if equimod is None:
-        return
-    if datamodule.transform.layout != model.param_layout:
-        raise ValueError(f"augmentation layout {datamodule.transform.layout.names} does not match the model's "
-                         f"{model.param_layout.names}")
-    kwargs = model.equimod_kwargs
-    sizes = dataset_image_sizes(datamodule.train_set, seed=kwargs["param_stats_seed"])
-    samples = datamodule.transform.sample_param_vectors(sizes, kwargs["param_stats_samples"],
-                                                        kwargs["param_stats_seed"])
-    equimod.param_normalizer.fit(samples)
-
-
 def pretrain(raw_cfg: DictConfig) -> Path:
     """Run one pretraining; returns the path of the last checkpoint (or of the run folder)."""
     cfg = validate(raw_cfg)
@@ -65,7 +49,7 @@ def pretrain(raw_cfg: DictConfig) -> Path:
     if cfg.data.num_classes is None:
         cfg.data.num_classes = num_classes_of(datamodule.train_set)
     model = METHODS[cfg.method](cfg)
-    fit_param_normalizer(model, datamodule)
+    model.prepare_objectives(datamodule)
 
     run_dir = Path(cfg.checkpoint.dir) / cfg.name
     run_dir.mkdir(parents=True, exist_ok=True)

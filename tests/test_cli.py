@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import torch
+from omegaconf import OmegaConf
 
 from tests.conftest import REPO
 
@@ -28,7 +29,8 @@ def _pretrain_then_linear(tmp_path: Path, pretrain_args: list[str], linear_args:
     run_dir = next((tmp_path / "ckpt").iterdir())
     ckpt = run_dir / "last.ckpt"
     saved_cfg = (run_dir / "config.yaml").read_text()
-    assert "method: byol_equimod" in saved_cfg and "limit_train_batches: 3" in saved_cfg  # resolved, with overrides
+    assert "method: byol\n" in saved_cfg and "limit_train_batches: 3" in saved_cfg  # resolved, with overrides
+    assert OmegaConf.create(saved_cfg).objectives.equimod.weight == 1.0  # byol_equimod = byol + objectives.equimod
     assert (run_dir / "csv" / "metrics.csv").is_file() and any((run_dir / "tensorboard").iterdir())
     steps = torch.load(ckpt, map_location="cpu", weights_only=False)["global_step"]
     assert steps == 3

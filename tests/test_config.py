@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from solo_equimod.config import ConfigError, register_schemas, validate
+from solo_equimod.config import ConfigError, validate
+from solo_equimod.hydra_schemas import register_schemas
 from solo_equimod.methods import METHODS
 from solo_equimod.training import pretrain
 from tests.conftest import REPO, tiny_pretrain_cfg
@@ -18,9 +19,10 @@ def test_shipped_configs_validate():
     for folder in ("cifar", "imagenet", "imagenet-100", "synthetic"):
         path = REPO / "scripts/pretrain" / folder
         with initialize_config_dir(str(path), version_base="1.3"):
-            for method in METHODS:
+            for method in METHODS:  # the `<base>_equimod` configs are <base> + objectives.equimod
                 cfg = validate(compose(config_name=method))
-                assert cfg.method == method and cfg.name == f"{method}-{cfg.data.dataset}"
+                assert cfg.method == method.removesuffix("_equimod") and cfg.name == f"{method}-{cfg.data.dataset}"
+                assert list(cfg.objectives) == (["equimod"] if method.endswith("_equimod") else [])
 
 
 def test_paper_values_in_cifar_configs():
@@ -35,8 +37,9 @@ def test_paper_values_in_cifar_configs():
     assert (byol.optimizer.lr, byol.method_kwargs.tau_base, byol.method_kwargs.proj_output_dim) == (2.0, 0.996, 256)
     assert (bt.optimizer.lr, bt.optimizer.weight_decay, bt.method_kwargs.lamb) == (1.2, 1.5e-6, 0.005)
     for cfg in (simclr, byol, bt):
-        eq = cfg.method_kwargs.equimod
-        assert (eq.temperature, eq.lamb, eq.proj_output_dim, eq.param_embed_dim) == (0.2, 1.0, 128, 128)
+        eq = validate(cfg).objectives.equimod
+        assert (eq.temperature, eq.weight, eq.proj_output_dim, eq.param_embed_dim) == (0.2, 1.0, 128, 128)
+        assert (eq.proj_hidden_dim, eq.loss_variant) == (2048, "paper")
 
 
 def test_unknown_method_lists_valid_ones(tmp_path):
@@ -71,11 +74,12 @@ def test_unknown_method_kwarg_is_named(tmp_path):
         pretrain(cfg)
 
 
-def test_unknown_equimod_kwarg_and_variant_are_named(tmp_path):
-    with pytest.raises(KeyError, match="temp.*valid"):
+def test_unknown_equimod_kwarg_and_variant_are_named_before_the_run_folder_exists(tmp_path):
+    with pytest.raises(ConfigError, match="temp.*in objectives.equimod; valid"):
         pretrain(tiny_pretrain_cfg("simclr_equimod", tmp_path, **{"method_kwargs.equimod": {"temp": 0.1}}))
-    with pytest.raises(ValueError, match="loss_variant='both'"):
-        pretrain(tiny_pretrain_cfg("simclr_equimod", tmp_path, **{"method_kwargs.equimod": {"loss_variant": "both"}}))
+    with pytest.raises(ConfigError, match="loss_variant='both'"):
+        pretrain(tiny_pretrain_cfg("simclr", tmp_path, **{"objectives.equimod": {"loss_variant": "both"}}))
+    assert not (tmp_path / "ckpt").exists()
 
 
 def test_missing_dataset_path_is_named(tmp_path):

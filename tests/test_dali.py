@@ -88,10 +88,18 @@ def test_batch_format_and_parameter_layout(folder: Path) -> None:
     loader = _build(folder)
     layout = layout_for(POLICIES)
     assert loader.layout == layout and layout.dim == 18  # A.1.1: BYOL-style 18-d vectors
-    index, views, params, original, target = next(iter(loader))
+    batch = next(iter(loader))
+    index, views, params, original, target = (batch[k] for k in ("index", "views", "params", "original", "target"))
+    assert set(batch) == {"index", "views", "params", "image_size", "original", "target", "extras"}
     assert index.dtype == torch.long and target.dtype == torch.long and index.shape == (5,)
     assert [v.shape for v in views] == [(5, 3, 32, 32)] * 2 and original.shape == (5, 3, 36, 36)
     assert [p.shape for p in params] == [(5, 18)] * 2 and params[0].dtype == torch.float32
+    for (height, width), i in zip(batch["image_size"].tolist(), index.tolist()):  # each input image's own size
+        assert Image.open(loader.files[i]).size == (width, height)
+    without = next(iter(_build(folder, with_original=False)))
+    assert "original" not in without and set(without) == set(batch) - {"original"}
+    with pytest.raises(ValueError, match=r"cannot make the extra inputs \['gray'\].*data.format=image_folder"):
+        _build(folder, extras={"gray": lambda image: image})
     names = layout.names
     for vec, path in ((vec, loader.files[i]) for p in params for vec, i in zip(p, index.tolist())):
         value = dict(zip(names, vec.tolist()))
@@ -113,7 +121,8 @@ def test_views_reproduce_when_parameters_are_reapplied(folder: Path) -> None:
     loader = _build(folder)
     matched, mismatched = [], []
     for _ in range(2):
-        for index, views, params, _original, _target in loader:
+        for batch in loader:
+            index, views, params = batch["index"], batch["views"], batch["params"]
             for b, i in enumerate(index.tolist()):
                 image = _decoded(loader.files[i])
                 for k, policy in enumerate(POLICIES):
@@ -131,13 +140,15 @@ def test_views_reproduce_when_parameters_are_reapplied(folder: Path) -> None:
 @needs_dali
 def test_original_view_matches_torchvision(folder: Path, tmp_path: Path) -> None:
     loader = _build(folder)
-    index, _views, _params, original, _target = next(iter(loader))
+    batch = next(iter(loader))
+    index, original = batch["index"], batch["original"]
     for b, i in enumerate(index.tolist()):
         ref = ORIGINAL(_decoded(loader.files[i])).float()
         assert (_levels(original[b]) - ref).abs().mean() <= 1.0
     cifar = _write_folder(tmp_path / "cifar", [(32, 32)] * 4, seed=2)  # CIFAR-size: the image itself
     loader = _build(cifar, original=OriginalView(), batch_size=4)
-    index, _views, _params, original, _target = next(iter(loader))
+    batch = next(iter(loader))
+    index, original = batch["index"], batch["original"]
     for b, i in enumerate(index.tolist()):
         ref = _decoded(loader.files[i]).float()
         assert torch.allclose(_levels(original[b]), ref, atol=0.5 if loader.files[i].endswith(".jpg") else 1e-3)
@@ -181,10 +192,10 @@ def test_parameter_distributions_match_torchvision_sampler(height: int, width: i
 
 def _epoch(loader) -> tuple[list[int], list[int], list[int]]:  # type: ignore[no-untyped-def]
     indexes, targets, sizes = [], [], []
-    for index, _views, _params, _original, target in loader:
-        indexes += index.tolist()
-        targets += target.tolist()
-        sizes.append(len(index))
+    for batch in loader:
+        indexes += batch["index"].tolist()
+        targets += batch["target"].tolist()
+        sizes.append(len(batch["index"]))
     return indexes, targets, sizes
 
 
@@ -208,7 +219,7 @@ def test_abandoned_epoch_is_neither_skipped_nor_doubled(folder: Path) -> None:
     loader = _build(folder, drop_last=True, batch_size=4)
     assert len(loader) == 4
     loader.sampler.set_epoch(3)
-    first = next(iter(loader))[0].tolist()
+    first = next(iter(loader))["index"].tolist()
     loader.sampler.set_epoch(3)
     indexes, _, sizes = _epoch(loader)
     assert sizes == [4, 4, 4, 4] and sorted(indexes) == list(range(16)) and indexes[:4] == first

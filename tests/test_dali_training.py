@@ -24,7 +24,7 @@ class RecordBatches(pl.Callback):
         self.seen: dict[int, list[tuple[int, int]]] = {}
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        index, targets = batch[0], batch[4]
+        index, targets = batch["index"], batch["target"]
         self.seen.setdefault(trainer.current_epoch, []).extend(zip(index.tolist(), targets.tolist()))
 
 

@@ -28,9 +28,9 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from solo_equimod.config import validate
+from solo_equimod.data.batch import Batch
 from solo_equimod.data.pretrain import PretrainDataModule
 from solo_equimod.methods import METHODS, BaseMethod
-from solo_equimod.training import fit_param_normalizer
 
 from .conftest import tiny_pretrain_cfg
 
@@ -39,25 +39,30 @@ HEADS = {"simclr_equimod": {"proj_hidden_dim": 32}, "byol_equimod": {"proj_hidde
 
 
 def _cfg(method: str, variant: str, tmp_path: Path) -> DictConfig:
-    return validate(tiny_pretrain_cfg(method, tmp_path, **{"data.num_classes": 10, "method_kwargs": {
-        **HEADS[method], "equimod": {"proj_hidden_dim": 32, "param_stats_samples": 200, "loss_variant": variant}}}))
+    return validate(tiny_pretrain_cfg(method, tmp_path, **{"data.num_classes": 10, "method_kwargs": HEADS[method],
+                                                           "objectives": {"equimod": {
+                                                               "proj_hidden_dim": 32, "param_stats_samples": 200,
+                                                               "loss_variant": variant}}}))
 
 
 def _model(cfg: DictConfig) -> BaseMethod:
     torch.manual_seed(0)
     model = METHODS[cfg.method](cfg)
-    model.equimod.param_normalizer.fit(torch.rand(50, model.param_layout.dim) * 30)
+    equimod = model.objectives["equimod"]
+    equimod.param_normalizer.fit(torch.rand(50, equimod.param_layout.dim) * 30)
     return model.eval()  # BatchNorm per sample: see the module docstring
 
 
-def _batch(param_dim: int, lo: int, hi: int) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
+def _batch(param_dim: int, lo: int, hi: int) -> Batch:
     """Rows lo:hi of one fixed batch of WORLD * PER_RANK images."""
     gen = torch.Generator().manual_seed(1)
     n = WORLD * PER_RANK
     views = [torch.randn(n, 3, 32, 32, generator=gen) for _ in range(2)]
     params = [torch.rand(n, param_dim, generator=gen) * 30 for _ in range(2)]
     original = torch.randn(n, 3, 32, 32, generator=gen)
-    return [v[lo:hi] for v in views], [p[lo:hi] for p in params], original[lo:hi]
+    return {"index": torch.arange(lo, hi), "views": [v[lo:hi] for v in views], "params": [p[lo:hi] for p in params],
+            "image_size": torch.full((hi - lo, 2), 32), "original": original[lo:hi],
+            "target": torch.zeros(hi - lo, dtype=torch.long), "extras": {}}
 
 
 class _SSLLoss(nn.Module):
@@ -67,8 +72,8 @@ class _SSLLoss(nn.Module):
         super().__init__()
         self.method = method
 
-    def forward(self, views: list[torch.Tensor], params: list[torch.Tensor], original: torch.Tensor) -> torch.Tensor:
-        return self.method.ssl_step(views, params, original)[0]["loss"]
+    def forward(self, batch: Batch) -> torch.Tensor:
+        return self.method.ssl_step(batch)[0]["loss"]
 
 
 def _grads(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -81,15 +86,16 @@ def _worker(rank: int, port: int, cfg: DictConfig, out: str) -> None:
     try:
         model = _model(cfg)
         ddp = DistributedDataParallel(_SSLLoss(model), find_unused_parameters=True)
-        loss = ddp(*_batch(model.param_layout.dim, rank * PER_RANK, (rank + 1) * PER_RANK))
+        loss = ddp(_batch(model.objectives["equimod"].param_layout.dim, rank * PER_RANK, (rank + 1) * PER_RANK))
         loss.backward()
         mean_loss = loss.detach().clone()
         dist.all_reduce(mean_loss)
         # parameter statistics from the seeded sampler, whatever each process's own RNG state
         torch.manual_seed(100 + rank)
         fresh = METHODS[cfg.method](cfg)
-        fit_param_normalizer(fresh, PretrainDataModule(cfg))
-        stats = torch.cat([fresh.equimod.param_normalizer.mean, fresh.equimod.param_normalizer.std])
+        fresh.prepare_objectives(PretrainDataModule(cfg))
+        normalizer = fresh.objectives["equimod"].param_normalizer
+        stats = torch.cat([normalizer.mean, normalizer.std])
         all_stats = [torch.empty_like(stats) for _ in range(WORLD)]
         dist.all_gather(all_stats, stats)
         if rank == 0:
@@ -114,7 +120,7 @@ def test_two_processes_equal_one_process_on_the_concatenated_batch(method: str, 
     got = torch.load(out, weights_only=False)
 
     model = _model(cfg)
-    loss = model.ssl_step(*_batch(model.param_layout.dim, 0, WORLD * PER_RANK))[0]["loss"]
+    loss = model.ssl_step(_batch(model.objectives["equimod"].param_layout.dim, 0, WORLD * PER_RANK))[0]["loss"]
     loss.backward()
     torch.testing.assert_close(got["loss"], loss.detach(), rtol=1e-5, atol=1e-6)
     expected = _grads(model)

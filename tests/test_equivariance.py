@@ -72,12 +72,13 @@ def test_relative_is_undefined_when_prediction_equals_view() -> None:
 
 def test_equivariance_measures_with_identity_predictor(ckpts: dict[str, Path]) -> None:
     method = load_method(ckpts["simclr_equimod"])
-    method.equimod.predict = lambda z_orig, params: z_orig  # u = identity: an invariant model
+    predictor = method.view_predictor
+    predictor.predict = lambda z_orig, params: z_orig  # u = identity: an invariant model
     g = torch.Generator().manual_seed(1)
     feats = lambda: torch.randn(12, method.features_dim, generator=g)  # noqa: E731
     encoded = EncodedViews(feats(), {"crop": feats(), "all": feats()},
-                           {"crop": torch.zeros(12, method.param_layout.dim), "all": torch.zeros(12, 1)})
-    out = equivariance_measures(method, encoded)
+                           {"crop": torch.zeros(12, predictor.param_layout.dim), "all": torch.zeros(12, 1)})
+    out = equivariance_measures(predictor, encoded)
     for aug in ("crop", "all"):
         assert out[aug]["absolute"]["mean"] == pytest.approx(0.0, abs=1e-6)
         assert out[aug]["relative"]["median"] == pytest.approx(1.0, abs=1e-5)
@@ -96,7 +97,8 @@ def test_isolated_views_apply_only_their_augmentation() -> None:
     info = DATASET_INFO["synthetic"]
     ds = AugmentationViews(base, measured, layout_for(policies), list(info.mean), list(info.std), OriginalView())
     torch.manual_seed(0)
-    original, views, params, _ = ds[3]
+    sample = ds[3]
+    original, views, params = sample["original"], sample["views"], sample["params"]
     layout = layout_for(policies)
     flip = layout.decode(params["flip"])
     assert flip.flip and not (flip.jitter or flip.gray or flip.blur or flip.solarize)
@@ -124,4 +126,4 @@ def test_command_writes_reports(ckpts: dict[str, Path]) -> None:
 def test_baseline_checkpoint_gets_a_clear_error(ckpts: dict[str, Path], capsys: pytest.CaptureFixture) -> None:
     assert cli(["equivariance", str(ckpts["simclr"])]) == 2
     err = capsys.readouterr().err
-    assert "'simclr'" in err and "simclr_equimod" in err and "sensitivity" in err
+    assert "trained with simclr," in err and "+objectives.equimod.weight=1.0" in err and "sensitivity" in err

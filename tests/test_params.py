@@ -83,8 +83,9 @@ def test_returned_parameters_reproduce_each_view():
     image = _noise_image()
     seen = set()
     for _ in range(40):
-        views, params, _ = transform(image)
-        for view, vec in zip(views, params):
+        sample = transform(image)
+        assert sample["image_size"].tolist() == [40, 56] and sample["original"].shape == (3, 40, 56)
+        for view, vec in zip(sample["views"], sample["params"]):
             p = transform.layout.decode(vec)
             seen |= {k for k in ("flip", "jitter", "gray", "blur", "solarize") if getattr(p, k)}
             diff = (view - _reference_view(image, p, policy).float() / 255).abs()
@@ -98,7 +99,8 @@ def test_wrong_parameters_do_not_reproduce_the_view():
     policy = ViewPolicy(crop_size=24, jitter_prob=0.0, gray_prob=0.0)
     transform = ParamPretrainTransform([policy, policy], [0.0] * 3, [1.0] * 3)
     image = _noise_image()
-    views, params, _ = transform(image)
+    sample = transform(image)
+    views, params = sample["views"], sample["params"]
     p = transform.layout.decode(params[0])
     x, y, w, h = p.crop
     shifted = ViewParams(crop=(x + 1 if x == 0 else x - 1, y, w, h), flip=p.flip)

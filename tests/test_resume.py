@@ -40,7 +40,7 @@ def _cfg(tmp_path: Path, name: str, method: str = "byol_equimod", epochs: int = 
     """3 batches an epoch, a checkpoint every step."""
     return tiny_pretrain_cfg(method, tmp_path, name=name, max_epochs=epochs, limit_train_batches=None,
                              **{"data.synthetic_size": 48, "checkpoint.every_n_steps": 1, "checkpoint.keep_steps": 2,
-                                "auto_resume.enabled": True, "method_kwargs.equimod.param_stats_samples": 500,
+                                "auto_resume.enabled": True, "objectives.equimod.param_stats_samples": 500,
                                 **overrides})
 
 
@@ -110,7 +110,7 @@ def test_non_finite_loss_stops_with_step_and_terms_and_keeps_checkpoint(tmp_path
 
     monkeypatch.setattr(SimCLR, "invariance_step", poisoned)
     cfg = _cfg(tmp_path, "nan", method="simclr_equimod")
-    with pytest.raises(FloatingPointError, match=r"optimiser step 3 .*train_invariance_loss=nan.*train_loss=nan"):
+    with pytest.raises(FloatingPointError, match=r"optimiser step 3 .*train_loss=nan.*train_simclr_loss=nan"):
         pretrain(cfg)
     run_dir = tmp_path / "ckpt" / "nan"
     assert sorted(p.name for p in (run_dir / "steps").iterdir()) == ["epoch=0-step=1.ckpt", "epoch=0-step=2.ckpt"]
@@ -124,7 +124,7 @@ def test_same_seed_same_losses(tmp_path: Path) -> None:
     losses = []
     for name in ("a", "b"):
         pretrain(tiny_pretrain_cfg("simclr_equimod", tmp_path, name=name, limit_train_batches=3,
-                                   **{"method_kwargs.equimod.param_stats_samples": 500}))
+                                   **{"objectives.equimod.param_stats_samples": 500}))
         rows = _rows(tmp_path / "ckpt" / name)
         losses.append([float(rows[s]["train_loss"]) for s in sorted(rows) if "train_loss" in rows[s]])
     assert len(losses[0]) == 3 and all(math.isfinite(v) for v in losses[0])

@@ -6,6 +6,10 @@ from __future__ import annotations
 import hashlib
 import http.server
 import json
+import os
+import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Iterator
@@ -19,7 +23,7 @@ from solo_equimod.zoo.__main__ import main as zoo_cli
 from solo_equimod.zoo.export import export_checkpoint
 from solo_equimod.zoo.manifest import add_to_manifest
 
-from .conftest import tiny_pretrain_cfg
+from .conftest import REPO, tiny_pretrain_cfg
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -109,7 +113,8 @@ def _fake_trained_checkpoint(tmp_path: Path) -> Path:
     non-trivial parameter statistics, so export has something to drop and something to keep."""
     cfg = tiny_pretrain_cfg("simclr_equimod", tmp_path, **{"data.num_classes": 10})
     model = METHODS["simclr_equimod"](cfg)
-    model.equimod.param_normalizer.fit(torch.randn(100, model.param_layout.dim) * 7.3 + 1.1)
+    equimod = model.objectives["equimod"]
+    equimod.param_normalizer.fit(torch.randn(100, equimod.param_layout.dim) * 7.3 + 1.1)
     path = tmp_path / "trained.ckpt"
     torch.save({"hyper_parameters": dict(model.hparams), "state_dict": model.state_dict(), "epoch": 3,
                 "global_step": 40, "optimizer_states": [{"state": {0: torch.zeros(1000)}}]}, path)
@@ -134,10 +139,10 @@ def test_export_then_load_by_name(tmp_path: Path) -> None:
     for key, value in original.items():  # parameters within fp16 rounding, buffers exact
         tol = 0 if key.endswith(("mean", "std", "running_var", "running_mean")) else 1e-3
         torch.testing.assert_close(loaded[key], value, atol=tol * value.abs().max().item() + tol, rtol=tol)
-    assert torch.equal(model.equimod.param_normalizer.std, original["equimod.param_normalizer.std"])
+    assert torch.equal(model.predictor.param_normalizer.std, original["objectives.equimod.param_normalizer.std"])
     x = torch.randn(2, 3, 32, 32)
     assert model.backbone(x).shape == (2, model.features_dim)
-    assert model.equimod is not None and not model.method.training
+    assert model.predictor is model.objectives["equimod"] and not model.method.training
 
 
 def test_unknown_name_lists_the_zoo(tmp_path: Path) -> None:
@@ -155,7 +160,8 @@ def test_shipped_entry_lists_verifies_and_loads(tmp_path: Path, capsys: pytest.C
     assert zoo_cli(["--cache", str(tmp_path), "verify", entry.name]) == 0
     assert capsys.readouterr().out.startswith(f"OK {entry.name}")
     model = load_pretrained(entry.name, cache=tmp_path)
-    assert model.equimod.projector is not None and model.method.cfg.method == entry.method
+    assert model.predictor is model.objectives["equimod"] and entry.method == "simclr_equimod"
+    assert model.method.cfg.method == "simclr"  # the old name, read as simclr + objectives.equimod
     assert next(model.backbone.parameters()).dtype == torch.float32
     assert zoo_cli(["--cache", str(tmp_path), "verify", "nope"]) == 1
 
@@ -176,3 +182,23 @@ def test_bad_manifests_name_the_entry_and_field(tmp_path: Path) -> None:
         load_manifest(tmp_path / "m.json")
     with pytest.raises(FileNotFoundError, match="SOLO_EQUIMOD_ZOO_MANIFEST"):
         load_manifest(tmp_path / "absent.json")
+
+
+def test_the_zoo_works_from_a_non_editable_install(tmp_path: Path) -> None:
+    """The manifest and the in-repo weights are package data: a wheel built from the sources,
+    installed elsewhere, lists and loads the shipped model (no lookup relative to a checkout)."""
+    src = tmp_path / "src"
+    shutil.copytree(REPO / "solo_equimod", src / "solo_equimod", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "setup.py", src / "setup.py")
+    pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
+    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "dist"), str(src)],
+                   check=True, capture_output=True)
+    wheel = next((tmp_path / "dist").glob("*.whl"))
+    subprocess.run([*pip, "install", "--no-deps", "--target", str(tmp_path / "site"), str(wheel)], check=True,
+                   capture_output=True)
+    code = ("import solo_equimod; from solo_equimod.zoo import load_pretrained; "
+            "m = load_pretrained('simclr_equimod-synthetic-small', cache='cache'); "
+            "print(solo_equimod.__file__); print(m.path)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(tmp_path / "site")}).stdout.splitlines()
+    assert out[0].startswith(str(tmp_path / "site")) and (tmp_path / out[1]).is_file()

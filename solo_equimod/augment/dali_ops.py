@@ -26,7 +26,7 @@ import nvidia.dali.math as dmath
 from nvidia.dali import fn, types
 from nvidia.dali.data_node import DataNode
 
-from solo_equimod.augment.params import JITTER_OPS, ParamLayout
+from solo_equimod.augment.params import DEFAULT_JITTER_FACTORS, DEFAULT_JITTER_ORDER, JITTER_OPS, ParamLayout
 from solo_equimod.augment.pipeline import OriginalView
 from solo_equimod.augment.policy import ViewPolicy
 
@@ -82,8 +82,8 @@ def sample_batch(policy: ViewPolicy, heights: np.ndarray, widths: np.ndarray, rn
         _factor(policy.brightness, 1.0, n, rng), _factor(policy.contrast, 1.0, n, rng),
         _factor(policy.saturation, 1.0, n, rng), _factor(policy.hue, 0.0, n, rng, signed=True),
     ], axis=1)
-    factors = np.where(jitter[:, None], factors, np.array([1.0, 1.0, 1.0, 0.0]))
-    order = np.where(jitter[:, None], np.argsort(rng.random((n, 4)), axis=1), np.arange(4))  # uniform permutation
+    factors = np.where(jitter[:, None], factors, np.array(DEFAULT_JITTER_FACTORS))
+    order = np.where(jitter[:, None], np.argsort(rng.random((n, 4)), axis=1), np.array(DEFAULT_JITTER_ORDER))  # uniform
     blur = _coins(policy.blur_prob, n, rng)
     sigma = np.where(blur, rng.uniform(policy.sigma_min, policy.sigma_max, n), 0.0)
     values = {

@@ -13,7 +13,7 @@ with the order indices mapping {0: brightness, 1: contrast, 2: saturation, 3: hu
 defaults (1, 1, 1, 0), (0, 1, 2, 3) and sigma 0 when an augmentation is not applied. Only the
 augmentations a policy can apply are part of the layout, so CIFAR SimCLR gives 15-d vectors
 (A.1.2), ImageNet SimCLR 17-d and BYOL 18-d (A.1.1). Normalisation of the vector is the model's
-job (see `solo_equimod.methods.equimod.ParamNormalizer`).
+job (see `solo_equimod.objectives.equimod.ParamNormalizer`).
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
-"""The torchvision pretraining transform: image -> (views, raw parameter vectors, original)."""
+"""The torchvision pretraining transform: image -> views, raw parameter vectors, image size and
+the inputs objectives asked for (the original, extras)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from PIL import Image
@@ -39,10 +40,12 @@ def to_uint8_tensor(image: Image.Image | torch.Tensor) -> torch.Tensor:
 
 
 class ParamPretrainTransform:
-    """Makes the views of one image and returns their raw Appendix A.1 vectors and the original.
+    """Makes the views of one image and returns their raw Appendix A.1 vectors.
 
-    Returns `(views, params, original)`: lists of normalised float views and float32 vectors
-    (one per view, all of `self.layout.dim` components), and the normalised original image.
+    Returns one sample of a `Batch` (`solo_equimod.data.batch`): `views` and `params` (lists of
+    normalised float views and float32 vectors of `self.layout.dim` components, one per view),
+    `image_size` (height, width), the normalised `original` when `with_original`, and `extras`:
+    each of `extras`' transforms applied to the uint8 image.
     """
 
     def __init__(
@@ -51,16 +54,20 @@ class ParamPretrainTransform:
         mean: Sequence[float],
         std: Sequence[float],
         original: OriginalView = OriginalView(),
+        with_original: bool = True,
+        extras: Mapping[str, Callable[[torch.Tensor], Any]] | None = None,
     ) -> None:
         self.policies = list(policies)
         self.layout: ParamLayout = layout_for(self.policies)
         self.mean, self.std = list(mean), list(std)
         self.original = original
+        self.with_original = with_original
+        self.extras = dict(extras or {})
 
     def normalize(self, image: torch.Tensor) -> torch.Tensor:
         return F.normalize(F.to_dtype(image, torch.float32, scale=True), self.mean, self.std)
 
-    def __call__(self, image: Image.Image | torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
+    def __call__(self, image: Image.Image | torch.Tensor) -> dict[str, Any]:
         img = to_uint8_tensor(image)
         height, width = img.shape[-2:]
         views, params = [], []
@@ -68,7 +75,11 @@ class ParamPretrainTransform:
             p = sample_view_params(policy, height, width)
             views.append(self.normalize(apply_view_params(img, p, policy)))
             params.append(self.layout.encode_tensor(p))
-        return views, params, self.normalize(self.original(img))
+        sample = {"views": views, "params": params, "image_size": torch.tensor([height, width]),
+                  "extras": {name: make(img) for name, make in self.extras.items()}}
+        if self.with_original:
+            sample["original"] = self.normalize(self.original(img))
+        return sample
 
     def sample_param_vectors(self, sizes: Sequence[tuple[int, int]], num_samples: int, seed: int) -> torch.Tensor:
         """Seeded raw vectors from the same sampler over the given (height, width) input sizes,

@@ -76,6 +76,18 @@ def _section(entry: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return value
 
 
+# ViewPolicy field -> (section of an augmentations entry, key in it, default)
+_FLOAT_FIELDS: dict[str, tuple[str, str, float]] = {
+    "crop_min_scale": ("rrc", "crop_min_scale", 0.08), "crop_max_scale": ("rrc", "crop_max_scale", 1.0),
+    "flip_prob": ("horizontal_flip", "prob", 0.5), "jitter_prob": ("color_jitter", "prob", 0.0),
+    "brightness": ("color_jitter", "brightness", 0.0), "contrast": ("color_jitter", "contrast", 0.0),
+    "saturation": ("color_jitter", "saturation", 0.0), "hue": ("color_jitter", "hue", 0.0),
+    "gray_prob": ("grayscale", "prob", 0.0), "blur_prob": ("gaussian_blur", "prob", 0.0),
+    "sigma_min": ("gaussian_blur", "sigma_min", 0.1), "sigma_max": ("gaussian_blur", "sigma_max", 2.0),
+    "solarize_prob": ("solarization", "prob", 0.0), "solarize_threshold": ("solarization", "threshold", 0.5),
+}
+
+
 def policy_from_config(entry: Mapping[str, Any]) -> tuple[ViewPolicy, int]:
     """One `augmentations` list entry -> (policy, num_crops)."""
     unknown = set(entry) - _KNOWN_KEYS
@@ -83,27 +95,11 @@ def policy_from_config(entry: Mapping[str, Any]) -> tuple[ViewPolicy, int]:
         raise KeyError(f"unknown key(s) {sorted(unknown)} in an augmentations entry; valid: {sorted(_KNOWN_KEYS)}")
     if "crop_size" not in entry:
         raise KeyError("augmentations entry needs 'crop_size' (output side length in pixels)")
-    rrc, jitter = _section(entry, "rrc"), _section(entry, "color_jitter")
-    blur, sol = _section(entry, "gaussian_blur"), _section(entry, "solarization")
-    policy = ViewPolicy(
-        crop_size=int(entry["crop_size"]),
-        rrc_enabled=bool(rrc.get("enabled", True)),
-        crop_min_scale=float(rrc.get("crop_min_scale", 0.08)),
-        crop_max_scale=float(rrc.get("crop_max_scale", 1.0)),
-        flip_prob=float(_section(entry, "horizontal_flip").get("prob", 0.5)),
-        jitter_prob=float(jitter.get("prob", 0.0)),
-        brightness=float(jitter.get("brightness", 0.0)),
-        contrast=float(jitter.get("contrast", 0.0)),
-        saturation=float(jitter.get("saturation", 0.0)),
-        hue=float(jitter.get("hue", 0.0)),
-        gray_prob=float(_section(entry, "grayscale").get("prob", 0.0)),
-        blur_prob=float(blur.get("prob", 0.0)),
-        sigma_min=float(blur.get("sigma_min", 0.1)),
-        sigma_max=float(blur.get("sigma_max", 2.0)),
-        blur_kernel_size=blur.get("kernel_size"),
-        solarize_prob=float(sol.get("prob", 0.0)),
-        solarize_threshold=float(sol.get("threshold", 0.5)),
-    )
+    values = {name: float(_section(entry, section).get(key, default))
+              for name, (section, key, default) in _FLOAT_FIELDS.items()}
+    rrc, blur = _section(entry, "rrc"), _section(entry, "gaussian_blur")
+    policy = ViewPolicy(crop_size=int(entry["crop_size"]), rrc_enabled=bool(rrc.get("enabled", True)),
+                        blur_kernel_size=blur.get("kernel_size"), **values)
     return policy, int(entry.get("num_crops", 1))
 
 

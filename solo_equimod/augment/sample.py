@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torchvision.transforms import ColorJitter, RandomResizedCrop
 
-from solo_equimod.augment.params import ViewParams
+from solo_equimod.augment.params import DEFAULT_JITTER_FACTORS, DEFAULT_JITTER_ORDER, ViewParams
 from solo_equimod.augment.policy import ViewPolicy
 
 
@@ -34,7 +34,7 @@ def sample_view_params(policy: ViewPolicy, height: int, width: int) -> ViewParam
     flip = _bernoulli(policy.flip_prob)
 
     jitter = _bernoulli(policy.jitter_prob)
-    factors, order = (1.0, 1.0, 1.0, 0.0), (0, 1, 2, 3)
+    factors, order = DEFAULT_JITTER_FACTORS, DEFAULT_JITTER_ORDER
     if jitter:
         fn_idx, b, c, s, hue = ColorJitter.get_params(
             _jitter_range(policy.brightness, 1.0),

@@ -1,8 +1,9 @@
-"""DALI pretraining loader: ImageFolder -> `(index, views, params, original, target)` batches.
+"""DALI pretraining loader: ImageFolder -> named `Batch`es (`solo_equimod.data.batch`).
 
-It yields the same batch format as the torchvision pipeline (`ParamPretrainTransform` + DataLoader):
-index LongTensor[B], two normalised views [B, 3, S, S], two raw Appendix A.1 vectors [B, D]
-(layout `layout_for(policies)`), the normalised original [B, 3, H, W] and the target LongTensor[B].
+It yields the same batches as the torchvision pipeline (`ParamPretrainTransform` + DataLoader):
+`index` LongTensor[B], `views` (normalised, [B, 3, S, S] each), `params` (raw Appendix A.1 vectors
+[B, D], layout `layout_for(policies)`), `image_size` [B, 2], the normalised `original` [B, 3, H, W]
+when asked for, `target` LongTensor[B] and empty `extras` (extra inputs need `image_folder`).
 The parameters are drawn batch by batch in the feeder (NumPy, the torchvision distributions) and
 the views are made from them inside DALI, both by `solo_equimod.augment.dali_ops`.
 
@@ -25,7 +26,7 @@ import io
 import warnings
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -35,6 +36,7 @@ from torchvision.datasets.folder import find_classes, make_dataset
 from solo_equimod.augment.params import ParamLayout
 from solo_equimod.augment.pipeline import OriginalView
 from solo_equimod.augment.policy import ViewPolicy, layout_for
+from solo_equimod.data.batch import Batch
 
 if TYPE_CHECKING:
     from nvidia.dali.pipeline import Pipeline
@@ -127,6 +129,7 @@ class _PipelineSpec:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     original: OriginalView
+    with_original: bool
     batch_size: int
     num_threads: int
     device: str
@@ -155,7 +158,9 @@ class _Feeder:
         self.cursor = 0
         self.fed: list[int] = []  # plan positions of the batches handed to DALI this epoch
         self.in_flight: deque[np.ndarray] = deque(maxlen=PREFETCH + 1)
-        self.names = ["encoded", "index"] + [f"original_{name}" for name in original_feed_names(spec.original)]
+        self.names = ["encoded", "index"]
+        if spec.with_original:
+            self.names += [f"original_{name}" for name in original_feed_names(spec.original)]
         self.names += [f"view{v}_{name}" for v, policy in enumerate(spec.policies) for name in view_feed_names(policy)]
 
     def begin(self, plan: list[np.ndarray], cursor: int = 0) -> None:
@@ -190,7 +195,8 @@ class _Feeder:
 
         heights, widths = self.sizes[index, 0], self.sizes[index, 1]
         fed = {"encoded": data, "index": index}
-        fed.update({f"original_{k}": v for k, v in original_feed(self.spec.original, heights, widths).items()})
+        if self.spec.with_original:
+            fed.update({f"original_{k}": v for k, v in original_feed(self.spec.original, heights, widths).items()})
         for v, policy in enumerate(self.spec.policies):
             draws = view_feed(self.spec.layout, sample_batch(policy, heights, widths, self.rng))
             fed.update({f"view{v}_{k}": value for k, value in draws.items()})
@@ -230,6 +236,8 @@ def _build_pipeline(spec: _PipelineSpec, feeder: _Feeder) -> "Pipeline":
             feed = {name.removeprefix(f"view{v}_"): node for name, node in fed.items() if name.startswith(f"view{v}_")}
             views.append(make_view(image, policy, feed, spec.mean, spec.std, spec.device == "gpu"))
             params.append(feed["params"])
+        if not spec.with_original:
+            return (fed["index"], *views, *params)
         original_feed = {name.removeprefix("original_"): node for name, node in fed.items() if name.startswith("original_")}
         original = make_original(image, spec.original, original_feed, spec.mean, spec.std)
         return (fed["index"], *views, *params, original)
@@ -364,14 +372,17 @@ class DALIPretrainLoader:
         self._feeder.fed = fed[:delivered]
         self._feeder.begin(self._feeder.plan, cursor=resume)
 
-    def _batch(self, outputs: Sequence[Any]) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor], torch.Tensor, torch.Tensor]:
+    def _batch(self, outputs: Sequence[Any]) -> Batch:
         n = len(self.spec.policies)
         index = _to_torch(outputs[0], torch.device("cpu"), "index")
         views = [_to_torch(o, self.device, f"view {k}") for k, o in enumerate(outputs[1 : 1 + n])]
         params = [_to_torch(o, torch.device("cpu"), f"params {k}").to(self.device) for k, o in enumerate(outputs[1 + n : 1 + 2 * n])]
-        original = _to_torch(outputs[1 + 2 * n], self.device, "original")
-        target = self.targets[index]
-        return index.to(self.device), views, params, original, target.to(self.device)
+        batch: Batch = {"index": index.to(self.device), "views": views, "params": params,
+                        "image_size": torch.from_numpy(self._feeder.sizes[index.numpy()]).to(self.device),
+                        "target": self.targets[index].to(self.device), "extras": {}}
+        if self.spec.with_original:
+            batch["original"] = _to_torch(outputs[1 + 2 * n], self.device, "original")
+        return batch
 
 
 def build_dali_pretrain_loader(
@@ -381,6 +392,8 @@ def build_dali_pretrain_loader(
     std: Sequence[float],
     original: OriginalView,
     batch_size: int,
+    with_original: bool = True,
+    extras: Mapping[str, Any] | None = None,
     num_threads: int = 2,
     device: str = "cpu",
     device_id: int | None = None,
@@ -391,7 +404,11 @@ def build_dali_pretrain_loader(
     skip_corrupt: bool = False,
 ) -> DALIPretrainLoader:
     """The DALI pretraining loader over an ImageFolder tree (`device` "cpu": device_id None; "gpu":
-    mixed JPEG decoding and GPU augmentation on `device_id`)."""
+    mixed JPEG decoding and GPU augmentation on `device_id`). `extras`, the extra inputs objectives
+    ask for, are per-image torchvision transforms that DALI cannot run: any is an error."""
+    if extras:
+        raise ValueError(f"data.format=dali cannot make the extra inputs {sorted(extras)} that the configured "
+                         "objectives ask for; use data.format=image_folder")
     require_dali()
     if device not in ("cpu", "gpu"):
         raise ValueError(f"device must be 'cpu' or 'gpu', got {device!r}")
@@ -403,6 +420,6 @@ def build_dali_pretrain_loader(
         raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
     spec = _PipelineSpec(
         policies=tuple(policies), layout=layout_for(policies), mean=tuple(mean), std=tuple(std),
-        original=original, batch_size=batch_size, num_threads=num_threads, device=device, device_id=device_id,
+        original=original, with_original=with_original, batch_size=batch_size, num_threads=num_threads, device=device, device_id=device_id,
     )
     return DALIPretrainLoader(root, spec, shard_id, num_shards, seed, drop_last, skip_corrupt)

@@ -1,4 +1,5 @@
-"""Pretraining and online-validation data: batches of `(index, views[2], params[2], original, target)`.
+"""Pretraining and online-validation data: named `Batch`es (`solo_equimod.data.batch`) with the
+inputs the configured objectives ask for, and `LabelledBatch`es for the online classifier.
 
 `data.format: image_folder` (default) decodes and augments with torchvision in DataLoader workers;
 `data.format: dali` hands the training loader to NVIDIA DALI (`solo_equimod.data.dali_loader`).
@@ -16,13 +17,15 @@ from torchvision.transforms.v2 import functional as F
 
 from solo_equimod.augment import OriginalView, ParamPretrainTransform, policies_from_config
 from solo_equimod.augment.pipeline import to_uint8_tensor
+from solo_equimod.data.batch import Batch, LabelledDataset
 from solo_equimod.data.datasets import DATASET_INFO, build_dataset
+from solo_equimod.objectives.compose import pipeline_requests
 
 FORMATS = ("image_folder", "dali")
 
 
 class PretrainDataset(Dataset):
-    """Wraps a `(PIL image, target)` dataset into `(index, views, params, original, target)`."""
+    """Wraps a `(PIL image, target)` dataset into samples of a `Batch`."""
 
     def __init__(self, base: Dataset, transform: ParamPretrainTransform) -> None:
         self.base, self.transform = base, transform
@@ -30,10 +33,9 @@ class PretrainDataset(Dataset):
     def __len__(self) -> int:
         return len(self.base)  # type: ignore[arg-type]
 
-    def __getitem__(self, index: int) -> tuple[int, list[torch.Tensor], list[torch.Tensor], torch.Tensor, int]:
+    def __getitem__(self, index: int) -> Batch:
         image, target = self.base[index]
-        views, params, original = self.transform(image)
-        return index, views, params, original, int(target)
+        return {"index": index, **self.transform(image), "target": int(target)}  # type: ignore[typeddict-item]
 
 
 class EvalTransform:
@@ -52,8 +54,11 @@ def original_view(cfg: DictConfig) -> OriginalView:
 
 
 def build_pretrain_transform(cfg: DictConfig) -> ParamPretrainTransform:
+    """The per-image transform, making the original and the extras only if an objective asks for them."""
     info = DATASET_INFO[cfg.data.dataset]
-    return ParamPretrainTransform(policies_from_config(cfg.augmentations), info.mean, info.std, original_view(cfg))
+    inputs, extras = pipeline_requests(cfg)
+    return ParamPretrainTransform(policies_from_config(cfg.augmentations), info.mean, info.std, original_view(cfg),
+                                  with_original="original" in inputs, extras=extras)
 
 
 def build_eval_transform(cfg: DictConfig) -> EvalTransform:
@@ -97,7 +102,7 @@ class PretrainDataModule(pl.LightningDataModule):
     def val_dataloader(self) -> Any:
         if self.val_set is None:
             return []
-        return DataLoader(self.val_set, batch_size=self.cfg.optimizer.batch_size, shuffle=False,
+        return DataLoader(LabelledDataset(self.val_set), batch_size=self.cfg.optimizer.batch_size, shuffle=False,
                           num_workers=self.cfg.data.num_workers, persistent_workers=self.cfg.data.num_workers > 0)
 
     def _dali_loader(self) -> Any:
@@ -108,7 +113,8 @@ class PretrainDataModule(pl.LightningDataModule):
         info = DATASET_INFO[cfg.data.dataset]
         return build_dali_pretrain_loader(
             root=cfg.data.train_path, policies=self.transform.policies, mean=info.mean, std=info.std,
-            original=self.transform.original, batch_size=cfg.optimizer.batch_size,
+            original=self.transform.original, with_original=self.transform.with_original,
+            extras=self.transform.extras, batch_size=cfg.optimizer.batch_size,
             num_threads=max(1, cfg.data.num_workers), device="gpu" if on_gpu else "cpu",
             device_id=trainer.local_rank if on_gpu else None,
             shard_id=trainer.global_rank if trainer else 0, num_shards=trainer.world_size if trainer else 1,

@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision.transforms.v2 import functional as TF
 from tqdm import tqdm
 
+from solo_equimod.atomic import write_csv, write_json
 from solo_equimod.augment import ParamLayout, ViewPolicy, layout_for, policies_from_config
 from solo_equimod.augment.apply import apply_view_params
 from solo_equimod.augment.pipeline import OriginalView, to_uint8_tensor
@@ -34,8 +35,9 @@ from solo_equimod.checkpoints import load_for_eval
 from solo_equimod.config import DataConfig
 from solo_equimod.data.datasets import DATASET_INFO
 from solo_equimod.data.pretrain import build_split, original_view
-from solo_equimod.eval.plots import bar_chart, write_csv, write_json
-from solo_equimod.methods import METHODS, BaseMethod
+from solo_equimod.eval.plots import bar_chart
+from solo_equimod.methods import BaseMethod
+from solo_equimod.objectives import OBJECTIVES, PredictsViews
 
 # Measured augmentations in the paper's order, with the names of its figures.
 AUGMENTATION_LABELS = {"crop": "crop", "flip": "horizontal flip", "jitter": "color jitter", "gray": "grayscale",
@@ -92,8 +94,8 @@ def measured_policies(policies: list[ViewPolicy]) -> dict[str, list[ViewPolicy]]
 
 
 class AugmentationViews(Dataset):
-    """Image -> (original, {augmentation: view}, {augmentation: raw Appendix A.1 vector}, target).
-    Views of the k-th image use the k-th policy of each list in turn."""
+    """Image -> {"original", "views": {augmentation: view}, "params": {augmentation: raw Appendix A.1
+    vector}, "target"}. Views of the k-th image use the k-th policy of each list in turn."""
 
     def __init__(self, base: Dataset, policies: dict[str, list[ViewPolicy]], layout: ParamLayout,
                  mean: list[float], std: list[float], original: OriginalView) -> None:
@@ -106,7 +108,7 @@ class AugmentationViews(Dataset):
     def _normalize(self, image: torch.Tensor) -> torch.Tensor:
         return TF.normalize(TF.to_dtype(image, torch.float32, scale=True), self.mean, self.std)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor], int]:
+    def __getitem__(self, index: int) -> dict[str, Any]:
         image, target = self.base[index]
         img = to_uint8_tensor(image)
         height, width = img.shape[-2:]
@@ -116,7 +118,7 @@ class AugmentationViews(Dataset):
             p = sample_view_params(policy, height, width)
             views[aug] = self._normalize(apply_view_params(img, p, policy))
             params[aug] = self.layout.encode_tensor(p)
-        return self._normalize(self.original(img)), views, params, int(target)
+        return {"original": self._normalize(self.original(img)), "views": views, "params": params, "target": int(target)}
 
 
 @dataclass
@@ -164,38 +166,40 @@ def encode_views(backbone: torch.nn.Module, loader: DataLoader, desc: str) -> En
     backbone.eval()
     torch.manual_seed(loader.generator.initial_seed() if loader.generator else 0)  # seeds the views' draws
     orig, views, params = [], {}, {}
-    for x_o, x_views, p, _ in tqdm(loader, desc=desc):
-        orig.append(backbone(x_o))
-        for aug, x in x_views.items():
+    for batch in tqdm(loader, desc=desc):
+        orig.append(backbone(batch["original"]))
+        for aug, x in batch["views"].items():
             views.setdefault(aug, []).append(backbone(x))
-            params.setdefault(aug, []).append(p[aug])
+            params.setdefault(aug, []).append(batch["params"][aug])
     return EncodedViews(torch.cat(orig), {a: torch.cat(v) for a, v in views.items()},
                         {a: torch.cat(v) for a, v in params.items()})
 
 
 @torch.no_grad()
-def equivariance_measures(method: BaseMethod, encoded: EncodedViews) -> dict[str, dict[str, dict[str, float]]]:
-    """Eq. 5 and Eq. 6 per augmentation: {aug: {"absolute": summary, "relative": summary}}."""
-    equimod = method.equimod.eval()
-    z_orig = equimod.projector(encoded.original)
+def equivariance_measures(predictor: PredictsViews, encoded: EncodedViews) -> dict[str, dict[str, dict[str, float]]]:
+    """Eq. 5 and Eq. 6 per augmentation: {aug: {"absolute": summary, "relative": summary}}, with the
+    embedding and predictor of a view-predicting objective (in eval mode)."""
+    z_orig = predictor.embed(encoded.original)
     out = {}
     for aug, h_view in encoded.views.items():
-        z_view = equimod.projector(h_view)
-        z_pred = equimod.predict(z_orig, encoded.params[aug])
+        z_view = predictor.embed(h_view)
+        z_pred = predictor.predict(z_orig, encoded.params[aug])
         out[aug] = {"absolute": summarize(absolute_displacement(z_view, z_pred, z_orig)),
                     "relative": summarize(relative_displacement(z_view, z_pred, z_orig))}
     return out
 
 
-def require_equimod(method: BaseMethod, path: str) -> None:
-    """A clear error when the checkpoint has no predictor u: say which measures do apply."""
-    if getattr(method, "equimod", None) is None:
-        equimod_methods = sorted(m for m in METHODS if m.endswith("_equimod"))
+def require_view_predictor(method: BaseMethod, path: str) -> None:
+    """A clear error when no objective of the checkpoint predicts views: say which measures do apply."""
+    if method.view_predictor is None:
+        able = sorted(name for name, cls in OBJECTIVES.items() if issubclass(cls, PredictsViews))
+        trained = ", ".join([method.cfg.method, *method.objectives]) or method.cfg.method
         raise ValueError(
-            f"checkpoint {path} was trained with method {method.cfg.method!r}, which has no EquiMod head g' or "
-            f"predictor u, so the equivariance measures (Eq. 5, 6) do not apply; they need one of "
-            f"{equimod_methods}. For this checkpoint use `python -m solo_equimod.eval sensitivity` (how much each "
-            f"augmentation moves the representation, R^2 of parameter probes), `knn` or `linear`.")
+            f"checkpoint {path} was trained with {trained}, which has no objective with an embedding head and a "
+            f"predictor of views (e.g. EquiMod's g' and u), so the equivariance measures (Eq. 5, 6) do not apply; "
+            f"they need one of the objectives {able} (e.g. +objectives.{able[0]}.weight=1.0). For this checkpoint "
+            f"use `python -m solo_equimod.eval sensitivity` (how much each augmentation moves the representation, "
+            f"R^2 of parameter probes), `knn` or `linear`.")
 
 
 def _plot(results: dict[str, dict[str, dict[str, float]]], measure: str, title: str, path: Path) -> Path:
@@ -213,12 +217,12 @@ def _plot(results: dict[str, dict[str, dict[str, float]]], measure: str, title: 
 
 
 def run_equivariance(raw_cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
-    """The equivariance report of an EquiMod checkpoint: JSON + CSV table and two PNG bar charts
-    (`equivariance_<dataset>_{absolute,relative}.png`) next to the checkpoint."""
+    """The equivariance report of a checkpoint with a view-predicting objective (EquiMod): JSON + CSV
+    table and two PNG bar charts (`equivariance_<dataset>_{absolute,relative}.png`) next to the checkpoint."""
     cfg, method = load_for_eval(raw_cfg, ViewsConfig)
-    require_equimod(method, cfg.pretrained_feature_extractor)
+    require_view_predictor(method, cfg.pretrained_feature_extractor)
     encoded = encode_views(method.backbone, view_loader(cfg, method, cfg.split), f"{cfg.split} views")
-    results = equivariance_measures(method, encoded)
+    results = equivariance_measures(method.view_predictor, encoded)  # type: ignore[arg-type]
     ckpt = Path(cfg.pretrained_feature_extractor)
     out_dir = Path(cfg.output_dir) if cfg.output_dir else ckpt.parent
     stem = out_dir / f"equivariance_{cfg.data.dataset}"

@@ -18,12 +18,13 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from solo_equimod.atomic import write_json
 from solo_equimod.checkpoints import load_for_eval
 from solo_equimod.config import DataConfig
+from solo_equimod.data.batch import LabelledDataset
 from solo_equimod.data.datasets import num_classes_of
 from solo_equimod.data.pretrain import build_eval_transform, build_split
 from solo_equimod.eval.linear import extract_features
-from solo_equimod.eval.plots import write_json
 
 
 @dataclass
@@ -67,7 +68,7 @@ def run_knn(raw_cfg: DictConfig | dict) -> dict:
     train_set, val_set = build_split(cfg, "train", transform), build_split(cfg, "val", transform)
     if val_set is None:
         raise ValueError("kNN evaluation needs validation data: set data.val_path")
-    loader = lambda ds: DataLoader(ds, batch_size=cfg.batch_size, shuffle=False,  # noqa: E731
+    loader = lambda ds: DataLoader(LabelledDataset(ds), batch_size=cfg.batch_size, shuffle=False,  # noqa: E731
                                    num_workers=cfg.num_workers)
     train_feats, train_labels = extract_features(method.backbone, loader(train_set), "train features")
     val_feats, val_labels = extract_features(method.backbone, loader(val_set), "val features")

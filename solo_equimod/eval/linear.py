@@ -21,11 +21,12 @@ from torch.utils.data import DataLoader, TensorDataset
 from torchvision.transforms import v2
 from tqdm import tqdm
 
+from solo_equimod.atomic import write_json
 from solo_equimod.checkpoints import load_for_eval
 from solo_equimod.config import DataConfig
+from solo_equimod.data.batch import LabelledBatch, LabelledDataset
 from solo_equimod.data.datasets import DATASET_INFO, num_classes_of
 from solo_equimod.data.pretrain import build_eval_transform, build_split
-from solo_equimod.eval.plots import write_json
 
 
 @dataclass
@@ -74,14 +75,14 @@ class LinearClassifier(pl.LightningModule):
         with torch.no_grad():
             return self.backbone(x)
 
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        x, y = batch[0], batch[1]
+    def training_step(self, batch: LabelledBatch, batch_idx: int) -> torch.Tensor:
+        x, y = batch["image"], batch["target"]
         loss = nn.functional.cross_entropy(self.classifier(self.features(x)), y)
         self.log("train_loss", loss, prog_bar=True, batch_size=y.shape[0])
         return loss
 
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
-        x, y = batch[0], batch[1]
+    def validation_step(self, batch: LabelledBatch, batch_idx: int) -> None:
+        x, y = batch["image"], batch["target"]
         self.val_preds.append(self.classifier(self.features(x)).topk(5, dim=1).indices.cpu())
         self.val_targets.append(y.cpu())
 
@@ -105,12 +106,12 @@ class LinearClassifier(pl.LightningModule):
 
 @torch.no_grad()
 def extract_features(backbone: nn.Module, loader: DataLoader, desc: str = "features") -> tuple[torch.Tensor, torch.Tensor]:
-    """Frozen-backbone features and targets of a whole loader, with a progress bar."""
+    """Frozen-backbone features and targets of a whole loader of `LabelledBatch`es, with a progress bar."""
     backbone.eval()
     feats, targets = [], []
-    for x, y in tqdm(loader, desc=desc, leave=False):
-        feats.append(backbone(x))
-        targets.append(y)
+    for batch in tqdm(loader, desc=desc, leave=False):
+        feats.append(backbone(batch["image"]))
+        targets.append(batch["target"])
     return torch.cat(feats), torch.cat(targets)
 
 
@@ -132,7 +133,7 @@ def run_linear(raw_cfg: DictConfig) -> dict[str, float]:
     if val_set is None:
         raise ValueError("linear evaluation needs validation data: set data.val_path")
     num_classes = cfg.data.num_classes or num_classes_of(train_set)
-    loader = lambda ds, shuffle: DataLoader(ds, batch_size=cfg.optimizer.batch_size, shuffle=shuffle,  # noqa: E731
+    loader = lambda ds, shuffle: DataLoader(LabelledDataset(ds), batch_size=cfg.optimizer.batch_size, shuffle=shuffle,  # noqa: E731
                                             num_workers=cfg.data.num_workers)
     train_loader, val_loader = loader(train_set, True), loader(val_set, False)
     model_backbone: nn.Module | None = backbone

@@ -1,13 +1,11 @@
-"""Report output: atomic JSON/CSV files and the per-augmentation bar charts of the paper's
-Figures 3 (absolute displacement, Eq. 5) and 4 (relative displacement, Eq. 6)."""
+"""The per-augmentation bar charts of the paper's Figures 3 (absolute displacement, Eq. 5) and 4
+(relative displacement, Eq. 6); JSON/CSV reports are written by `solo_equimod.atomic`."""
 
 from __future__ import annotations
 
-import csv
 import io
-import json
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import matplotlib
 
@@ -15,19 +13,6 @@ from solo_equimod.atomic import write_bytes
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
-
-
-def write_json(obj: Any, path: str | Path) -> Path:
-    return write_bytes(Path(path), json.dumps(obj, indent=2).encode())
-
-
-def write_csv(rows: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
-    """Rows of equal keys -> CSV with a header."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    return write_bytes(Path(path), buf.getvalue().encode())
 
 
 def bar_chart(labels: Sequence[str], series: Mapping[str, Sequence[float]], errors: Mapping[str, Sequence[float]],

@@ -1,13 +1,16 @@
-"""The methods registry: `METHODS[name](cfg)` builds a LightningModule from an omegaconf config."""
+"""The methods registry: `METHODS[name](cfg)` builds a LightningModule from an omegaconf config.
+
+The old names `<base>_equimod` stay valid: they build `<base>` with `objectives.equimod` added.
+"""
 
 from solo_equimod.methods.barlow_twins import BarlowTwins
 from solo_equimod.methods.base import BaseMethod, BaseMomentumMethod
 from solo_equimod.methods.byol import BYOL
-from solo_equimod.methods.equimod import EquiModule, with_equimod
 from solo_equimod.methods.simclr import SimCLR
 from solo_equimod.methods.vicreg import VICReg
+from solo_equimod.objectives import METHOD_ALIASES
 
-_BASELINES: dict[str, type[BaseMethod]] = {
+BASE_METHODS: dict[str, type[BaseMethod]] = {
     "simclr": SimCLR,
     "byol": BYOL,
     "barlow_twins": BarlowTwins,
@@ -15,8 +18,8 @@ _BASELINES: dict[str, type[BaseMethod]] = {
 }
 
 METHODS: dict[str, type[BaseMethod]] = {
-    **_BASELINES,
-    **{f"{name}_equimod": with_equimod(cls) for name, cls in _BASELINES.items()},
+    **BASE_METHODS,
+    **{alias: BASE_METHODS[base] for alias, (base, _) in METHOD_ALIASES.items()},
 }
 
-__all__ = ["METHODS", "BaseMethod", "BaseMomentumMethod", "EquiModule", "with_equimod"]
+__all__ = ["BASE_METHODS", "METHODS", "BaseMethod", "BaseMomentumMethod"]

@@ -1,8 +1,9 @@
-"""Base LightningModules: one backbone, an invariance loss, an online linear classifier.
+"""Base LightningModules: one backbone, an invariance loss, the objectives composed onto it, an
+online linear classifier.
 
-A batch is `(index, views[2], params[2], original, target)` (see `solo_equimod.data.pretrain`).
-Subclasses implement `invariance_step(view_feats, views)`; `ssl_step` is the seam EquiMod and
-other add-ons override to add inputs (the original image) and losses.
+A step takes a named `Batch` (`solo_equimod.data.batch`), encodes every input that the method or an
+objective asks for once (`encode_batch`), and returns the method's loss plus
+`sum_k weight_k * objective_k` (`ssl_step`). Subclasses implement `invariance_step(view_feats, views)`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from solo_equimod.backbones import build_backbone
+from solo_equimod.data.batch import Batch, LabelledBatch, batch_input
+from solo_equimod.objectives import PredictsViews
+from solo_equimod.objectives.base import Features, ObjectiveContext
+from solo_equimod.objectives.compose import build_objectives, canonical_config, legacy_prefixes
 
 OPTIMIZERS = ("lars", "sgd", "adamw")
 SCHEDULERS = ("warmup_cosine", "none")
@@ -36,14 +41,15 @@ def resolve_method_kwargs(cfg: DictConfig, defaults: dict[str, Any], method: str
 
 
 class BaseMethod(pl.LightningModule):
-    """Backbone + online classifier + optimisation; subclasses add heads and the invariance loss."""
+    """Backbone + objectives + online classifier + optimisation; subclasses add heads and the
+    invariance loss. Any config spelling is accepted: an alias (`simclr_equimod`) or an old
+    `method_kwargs.equimod` is made canonical first (`objectives.compose.canonical_config`)."""
 
     KWARGS_DEFAULTS: ClassVar[dict[str, Any]] = {"gather_distributed": True}
-    uses_original: ClassVar[bool] = False
 
     def __init__(self, cfg: DictConfig | dict) -> None:
         super().__init__()
-        cfg = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg)
+        cfg = canonical_config(cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg))
         self.save_hyperparameters({"cfg": OmegaConf.to_container(cfg, resolve=True)})
         self.cfg = cfg
         self.kwargs = resolve_method_kwargs(cfg, self.KWARGS_DEFAULTS, cfg.method)
@@ -55,12 +61,13 @@ class BaseMethod(pl.LightningModule):
         num_classes = int(cfg.data.num_classes)
         self.top5_k = min(5, num_classes)  # "top-5" of a dataset with fewer classes is top-all
         self.online_classifier = OnlineLinearClassifier(self.features_dim, num_classes, topk=(1, self.top5_k))
+        self.objectives = build_objectives(cfg, ObjectiveContext(cfg, self.features_dim, self.gather_distributed))
 
     # ----- what subclasses provide ------------------------------------------------------------
     @property
     def learnable_params(self) -> list[nn.Module]:
         """Modules trained by the SSL loss (the classifier has its own parameter group)."""
-        return [self.backbone]
+        return [self.backbone, self.objectives]
 
     def invariance_step(self, view_feats: list[torch.Tensor], views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         """Invariance loss from the backbone features of the views; returns at least {"loss"}."""
@@ -84,27 +91,77 @@ class BaseMethod(pl.LightningModule):
                 feats[i] = f
         return feats  # type: ignore[return-value]
 
-    def ssl_step(self, views: list[torch.Tensor], params: list[torch.Tensor],
-                 original: torch.Tensor) -> tuple[dict[str, torch.Tensor], list[torch.Tensor]]:
-        view_feats = self.encode(views)
-        return self.invariance_step(view_feats, views), view_feats
+    def encoded_inputs(self) -> list[str]:
+        """Batch inputs whose backbone features this step needs: the views, then what objectives ask for."""
+        keys = ["views"]
+        for objective in self.objectives.values():
+            keys += [key for key in objective.encodes if key not in keys]
+        return keys
+
+    def encode_batch(self, batch: Batch) -> Features:
+        """Backbone features of every input in `encoded_inputs`, by the same names, each computed
+        once; inputs of the same shape share one backbone call (`encode`)."""
+        slots, flat = [], []
+        for key in self.encoded_inputs():
+            value = batch_input(batch, key)
+            items = list(value) if isinstance(value, (list, tuple)) else [value]
+            slots.append((key, isinstance(value, (list, tuple)), len(items)))
+            flat += items
+        out = iter(self.encode(flat))
+        feats: Features = {}
+        for key, is_list, count in slots:
+            got = [next(out) for _ in range(count)]
+            feats[key] = got if is_list else got[0]
+        return feats
+
+    def ssl_step(self, batch: Batch) -> tuple[dict[str, torch.Tensor], Features]:
+        """{"loss": the total, "<method>_loss", "<objective>_loss" and every other term by its
+        owner's name} and the features; total = method loss + sum_k weight_k * objective_k (Eq. 4)."""
+        feats = self.encode_batch(batch)
+        out = self.invariance_step(feats["views"], batch["views"])
+        loss = out.pop("loss")
+        terms = {f"{self.cfg.method}_loss": loss, **{f"{self.cfg.method}_{k}": v for k, v in out.items()}}
+        for name, objective in self.objectives.items():
+            result = dict(objective(batch, feats))
+            objective_loss = result.pop("loss")
+            loss = loss + objective.weight * objective_loss
+            terms[f"{name}_loss"] = objective_loss
+            terms.update({f"{name}_{k}": v for k, v in result.items()})
+        return {"loss": loss, **terms}, feats
+
+    @property
+    def view_predictor(self) -> PredictsViews | None:
+        """The first objective that predicts views' embeddings (EquiMod's g' and u), if any."""
+        return next((o for o in self.objectives.values() if isinstance(o, PredictsViews)), None)
+
+    def prepare_objectives(self, datamodule: Any) -> None:
+        """Let every objective prepare itself once from the training data."""
+        for objective in self.objectives.values():
+            objective.prepare(datamodule)
+
+    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
+        """Also reads checkpoints from before objectives existed (their `equimod.*` weights)."""
+        renames = legacy_prefixes(self.objectives)
+        state_dict = {next((new + k[len(old):] for old, new in renames.items() if k.startswith(old)), k): v
+                      for k, v in state_dict.items()}
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     # ----- steps --------------------------------------------------------------------------------
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        _, views, params, original, targets = batch
-        out, view_feats = self.ssl_step(list(views), list(params), original)
-        loss = out["loss"]
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        out, feats = self.ssl_step(batch)
+        loss, targets = out.pop("loss"), batch["target"]
+        view_feats = feats["views"]
         cls_loss, cls_log = self.online_classifier.training_step(
             (torch.cat(view_feats).detach(), targets.repeat(len(view_feats))), batch_idx
         )
         batch_size = targets.shape[0]
-        self.log("train_loss", out.pop("loss").detach(), prog_bar=True, batch_size=batch_size)
+        self.log("train_loss", loss.detach(), prog_bar=True, batch_size=batch_size)
         self.log_dict({f"train_{k}": v.detach() for k, v in out.items()}, batch_size=batch_size)
         self.log_dict(cls_log, batch_size=batch_size)
         return loss + cls_loss
 
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
-        images, targets = batch[0], batch[1]
+    def validation_step(self, batch: LabelledBatch, batch_idx: int) -> None:
+        images, targets = batch["image"], batch["target"]
         _, log = self.online_classifier.validation_step((self.backbone(images), targets), batch_idx)
         self.log_dict({"val_acc1": log["val_online_cls_top1"], "val_acc5": log[f"val_online_cls_top{self.top5_k}"],
                        "val_loss": log["val_online_cls_loss"]}, prog_bar=True, batch_size=targets.shape[0],
@@ -161,8 +218,10 @@ class ProjectedPairMethod(BaseMethod):
 
 @torch.no_grad()
 def momentum_update(online: nn.Module, target: nn.Module, tau: float) -> None:
-    """target <- tau * target + (1 - tau) * online, buffers included (lightly's `update_momentum`
-    skips buffers, which leaves the target's BatchNorm statistics at their initial values)."""
+    """target <- tau * target + (1 - tau) * online, floating buffers included (lightly's
+    `update_momentum` moves parameters only). The target's BatchNorm runs in train mode, so its
+    batch statistics, not these running ones, shape the loss; averaging the buffers too only
+    changes the running statistics, which matter when the target network itself is evaluated."""
     for p_t, p_o in zip(target.parameters(), online.parameters()):
         p_t.lerp_(p_o, 1.0 - tau)
     for b_t, b_o in zip(target.buffers(), online.buffers()):

@@ -17,7 +17,7 @@ from solo_equimod.zoo.manifest import add_to_manifest, default_manifest_path, lo
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m solo_equimod.zoo", description=__doc__)
     parser.add_argument("--manifest", type=Path, default=None,
-                        help="default: $SOLO_EQUIMOD_ZOO_MANIFEST or zoo/manifest.json")
+                        help="default: $SOLO_EQUIMOD_ZOO_MANIFEST or the package's solo_equimod/zoo/manifest.json")
     parser.add_argument("--cache", type=Path, default=None, help="default: $SOLO_EQUIMOD_CACHE or ~/.cache/solo_equimod")
     sub = parser.add_subparsers(dest="command", required=True)
     lst = sub.add_parser("list", help="the published checkpoints")

@@ -27,7 +27,8 @@ def export_checkpoint(checkpoint: str | Path, eval_json: str | Path, name: str, 
         raise ValueError(f"{eval_json} holds no numeric metrics")
     out_file = save_method(model, out_file, half)
     cfg = OmegaConf.to_container(model.cfg, resolve=True)
-    return ZooEntry(name=name, method=cfg["method"], dataset=cfg["data"]["dataset"], backbone=cfg["backbone"]["name"],
+    method = "_".join([cfg["method"], *cfg.get("objectives", {})])  # e.g. simclr_equimod, as run names
+    return ZooEntry(name=name, method=method, dataset=cfg["data"]["dataset"], backbone=cfg["backbone"]["name"],
                     epochs=int(cfg["max_epochs"]), config=cfg, metrics=metrics, metrics_command=metrics_command,
                     url=url, sha256=sha256_of(out_file), size=out_file.stat().st_size,
                     pretrain_command=pretrain_command, notes=notes)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 from http.client import HTTPException
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlparse
+
+from solo_equimod import atomic
 
 CACHE_ENV = "SOLO_EQUIMOD_CACHE"
 CHUNK = 1 << 20
@@ -90,19 +91,18 @@ def fetch(url: str, sha256: str, size: int, filename: str, cache: str | Path | N
         _check(target, str(target), sha256, size)
         return target
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{filename}.", suffix=".partial")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out, _open(url, Path(base_dir), timeout) as src:
-            try:
-                shutil.copyfileobj(src, out, CHUNK)
-            except (HTTPException, OSError) as err:
-                raise ZooError(f"download of {url} was interrupted after {out.tell()} of {size} bytes "
-                               f"({err.__class__.__name__}); nothing was cached, try again") from err
-            out.flush()
-            os.fsync(out.fileno())
-        _check(tmp, url, sha256, size)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with _open(url, Path(base_dir), timeout) as src:
+        atomic.replace_with(target, lambda out: _download(src, out, url, sha256, size),
+                            f".{filename}.{os.getpid()}.partial")  # unique: a shared cache may see two downloads
     return target
+
+
+def _download(src: BinaryIO, out: BinaryIO, url: str, sha256: str, size: int) -> None:
+    """Copy `src` to `out` and verify it before `atomic.replace_with` renames it into the cache."""
+    try:
+        shutil.copyfileobj(src, out, CHUNK)
+    except (HTTPException, OSError) as err:
+        raise ZooError(f"download of {url} was interrupted after {out.tell()} of {size} bytes "
+                       f"({err.__class__.__name__}); nothing was cached, try again") from err
+    out.flush()
+    _check(Path(out.name), url, sha256, size)

@@ -10,6 +10,7 @@ from torch import nn
 
 from solo_equimod.checkpoints import load_method
 from solo_equimod.methods import BaseMethod
+from solo_equimod.objectives import PredictsViews
 from solo_equimod.zoo.fetch import fetch
 from solo_equimod.zoo.manifest import load_manifest
 
@@ -18,15 +19,16 @@ from solo_equimod.zoo.manifest import load_manifest
 class Pretrained:
     """The parts of a pretrained method, in eval mode and fp32.
 
-    `equimod` (EquiMod methods only) holds `projector` (g'), `param_encoder`, `predictor` (u) and
-    `param_normalizer` (the mean/std buffers applied to raw Appendix A.1 vectors); use
-    `equimod.predict(equimod.projector(h_original), raw_params)`."""
+    `objectives` are the trained objectives by name (their heads and buffers); `predictor` is the
+    one that predicts views' embeddings, if any (EquiMod: `predictor.predict(predictor.embed(h_original),
+    raw_params)`, with its parameter normalisation inside)."""
 
     backbone: nn.Module
     features_dim: int
     cfg: dict[str, Any]
     method: BaseMethod
-    equimod: Optional[nn.Module]
+    objectives: dict[str, nn.Module]
+    predictor: Optional[PredictsViews]
     path: Path
 
 
@@ -49,5 +51,5 @@ def load_pretrained(name_or_path: str | Path, cache: str | Path | None = None,
     path = resolve(name_or_path, cache, manifest)
     method = load_method(path).float()
     return Pretrained(backbone=method.backbone, features_dim=method.features_dim,
-                      cfg=dict(method.hparams["cfg"]), method=method, equimod=getattr(method, "equimod", None),
-                      path=path)
+                      cfg=dict(method.hparams["cfg"]), method=method, objectives=dict(method.objectives.items()),
+                      predictor=method.view_predictor, path=path)

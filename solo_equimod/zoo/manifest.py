@@ -1,4 +1,5 @@
-"""The zoo manifest (`zoo/manifest.json`): one entry per checkpoint this project trained."""
+"""The zoo manifest (`solo_equimod/zoo/manifest.json`, shipped as package data with the in-repo
+weights): one entry per checkpoint this project trained."""
 
 from __future__ import annotations
 
@@ -43,8 +44,8 @@ class ZooEntry:
 
 
 def default_manifest_path() -> Path:
-    """`$SOLO_EQUIMOD_ZOO_MANIFEST`, else the repository's `zoo/manifest.json`."""
-    return Path(os.environ.get(MANIFEST_ENV) or Path(__file__).resolve().parents[2] / "zoo" / "manifest.json")
+    """`$SOLO_EQUIMOD_ZOO_MANIFEST`, else the manifest installed with this package (editable or not)."""
+    return Path(os.environ.get(MANIFEST_ENV) or Path(__file__).with_name("manifest.json"))
 
 
 def _entry(raw: dict[str, Any], path: Path) -> ZooEntry:

@@ -1,0 +1,58 @@
+"""The named batches every loader yields (torchvision DataLoader, DALI), so that methods and
+objectives address inputs by name instead of by position (as lightly-train's TypedDict batch)."""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+import torch
+from torch.utils.data import Dataset
+
+
+class Batch(TypedDict, total=False):
+    """One pretraining batch of B images.
+
+    `views` has >= 2 entries, each (B, 3, h_k, w_k) (views may differ in size, e.g. multi-crop);
+    `params[k]` holds the raw Appendix A.1 vectors of `views[k]`, (B, D); `image_size` is each
+    input image's (height, width), (B, 2); `original` (B, 3, H, W) is present only when an
+    objective asks for it; `extras` holds the named inputs objectives asked the pipeline for."""
+
+    index: torch.Tensor
+    views: list[torch.Tensor]
+    params: list[torch.Tensor]
+    image_size: torch.Tensor
+    original: torch.Tensor
+    target: torch.Tensor
+    extras: dict[str, Any]
+
+
+class LabelledBatch(TypedDict):
+    """An evaluation batch: deterministic views (or features) and class targets."""
+
+    image: torch.Tensor
+    target: torch.Tensor
+
+
+# optional pretraining inputs an objective may ask for; views, params, image_size, index and target are always there
+OPTIONAL_INPUTS: tuple[str, ...] = ("original",)
+
+
+def batch_input(batch: Batch, key: str) -> Any:
+    """The batch entry named `key`; `extras.<name>` addresses an extra input."""
+    if key.startswith("extras."):
+        return batch["extras"][key.removeprefix("extras.")]
+    return batch[key]  # type: ignore[literal-required]
+
+
+class LabelledDataset(Dataset):
+    """`(image, target)` samples of any dataset (torchvision's convention) as `LabelledBatch` items."""
+
+    def __init__(self, base: Dataset) -> None:
+        self.base = base
+
+    def __len__(self) -> int:
+        return len(self.base)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> LabelledBatch:
+        image, target = self.base[index]
+        return {"image": image, "target": target}

@@ -1,0 +1,20 @@
+"""The configuration schemas as Hydra configs (`defaults: [pretrain_schema, _self_]`), so every key
+can be overridden on the command line and a typo fails at composition with the key's name; and
+each objective's defaults as the config group `objectives`, so a config that lists
+`- /objectives@objectives.<name>: <name>` in its defaults has every setting of it overridable."""
+
+from __future__ import annotations
+
+from hydra.core.config_store import ConfigStore
+
+from solo_equimod.config import PretrainConfig
+from solo_equimod.eval.linear import LinearConfig
+from solo_equimod.objectives import OBJECTIVES
+
+
+def register_schemas() -> None:
+    store = ConfigStore.instance()
+    store.store(name="pretrain_schema", node=PretrainConfig)
+    store.store(name="linear_schema", node=LinearConfig)
+    for name, objective in OBJECTIVES.items():
+        store.store(group="objectives", name=name, node=dict(objective.DEFAULTS))

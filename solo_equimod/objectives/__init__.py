@@ -1,0 +1,18 @@
+"""Objectives: losses that compose onto any method, configured as `objectives: {name: {weight: ...}}`.
+
+`OBJECTIVES[name]` is the objective's class; `compose.py` turns a config into its settings and modules.
+"""
+
+from solo_equimod.objectives.base import Features, Objective, ObjectiveContext, PredictsViews
+from solo_equimod.objectives.equimod import EquiMod
+
+OBJECTIVES: dict[str, type[Objective]] = {
+    "equimod": EquiMod,
+}
+
+# method names from before objectives existed: `<base>_equimod` is `<base>` + objectives.equimod
+METHOD_ALIASES: dict[str, tuple[str, tuple[str, ...]]] = {
+    f"{base}_equimod": (base, ("equimod",)) for base in ("simclr", "byol", "barlow_twins", "vicreg")
+}
+
+__all__ = ["METHOD_ALIASES", "OBJECTIVES", "EquiMod", "Features", "Objective", "ObjectiveContext", "PredictsViews"]

@@ -1,0 +1,71 @@
+"""What an objective is: a loss that composes onto any invariance method.
+
+An objective declares what it needs from the batch (`inputs`: the original image; `extras`: named
+inputs it asks the pipeline to make per image), which batch inputs it reads backbone features of
+(`encodes`), owns its modules (trained, checkpointed and exported with the method), may prepare
+itself once from the training data (`prepare`), and returns `{"loss": ..., more logs}`. The method
+adds `weight * loss` to its own loss (EquiMod Eq. 4: L = L_inv + lambda * L_EquiMod).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Mapping, Protocol, runtime_checkable
+
+import torch
+from omegaconf import DictConfig
+from torch import nn
+
+from solo_equimod.data.batch import Batch
+
+# backbone features of the batch inputs, by the same names: "views" -> list, "original" -> tensor, "extras.<name>"
+Features = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ObjectiveContext:
+    """What an objective may know about the method it is composed onto."""
+
+    cfg: DictConfig  # the whole (canonical) pretraining config
+    features_dim: int  # width of the backbone features
+    gather_distributed: bool  # gather across processes for losses that compare samples
+
+
+class Objective(nn.Module):
+    """Base of every objective; subclasses set the class attributes and implement `forward`."""
+
+    DEFAULTS: ClassVar[dict[str, Any]] = {"weight": 1.0}
+    CHOICES: ClassVar[dict[str, tuple[Any, ...]]] = {}  # settings restricted to a set of values
+    inputs: ClassVar[tuple[str, ...]] = ()  # optional batch inputs the pipeline must add (OPTIONAL_INPUTS)
+    encodes: ClassVar[tuple[str, ...]] = ()  # batch inputs besides the views whose backbone features it reads
+    # a name this objective had inside a method before objectives existed: old configs' method_kwargs.<name>
+    # and old checkpoints' "<name>." weights are read as this objective's, with LEGACY_RENAMES applied
+    LEGACY_NAME: ClassVar[str | None] = None
+    LEGACY_RENAMES: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, settings: Mapping[str, Any], context: ObjectiveContext) -> None:
+        super().__init__()
+        self.settings = dict(settings)
+        self.weight = float(self.settings["weight"])
+
+    @classmethod
+    def extras(cls, settings: Mapping[str, Any], cfg: DictConfig) -> dict[str, Callable[[torch.Tensor], Any]]:
+        """Named per-image transforms (uint8 CHW image -> tensor) whose outputs the pipeline puts in
+        `batch["extras"]`; keys must be unique across objectives, so prefix them with the objective's name."""
+        return {}
+
+    def prepare(self, datamodule: Any) -> None:
+        """Called once before training with the `PretrainDataModule` (e.g. to estimate statistics)."""
+
+    def forward(self, batch: Batch, feats: Features) -> dict[str, torch.Tensor]:
+        raise NotImplementedError  # abstract
+
+
+@runtime_checkable
+class PredictsViews(Protocol):
+    """An objective with an embedding z' = embed(h) and a predictor of a view's embedding from the
+    original's and the view's raw parameters (EquiMod's g' and u); the equivariance measures use it."""
+
+    def embed(self, h: torch.Tensor) -> torch.Tensor: ...
+
+    def predict(self, z_original: torch.Tensor, params: torch.Tensor) -> torch.Tensor: ...

@@ -1,0 +1,90 @@
+"""From a config to a method's objectives: old spellings made canonical, settings checked and
+completed with each objective's defaults, modules built, old checkpoints' weights renamed."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+from torch import nn
+
+from solo_equimod.data.batch import OPTIONAL_INPUTS
+from solo_equimod.errors import ConfigError
+from solo_equimod.objectives import METHOD_ALIASES, OBJECTIVES
+from solo_equimod.objectives.base import ObjectiveContext
+
+
+def _settings(name: str, given: Any) -> dict[str, Any]:
+    """`objectives.<name>` over the objective's defaults; unknown names, keys and values are named."""
+    if name not in OBJECTIVES:
+        raise ConfigError(f"objectives.{name} is unknown; valid objectives: {', '.join(sorted(OBJECTIVES))}")
+    cls = OBJECTIVES[name]
+    given = {} if given is None else OmegaConf.to_container(given, resolve=True) if OmegaConf.is_config(given) else given
+    if not isinstance(given, dict):
+        raise ConfigError(f"objectives.{name} must be a mapping of settings, got {given!r}")
+    unknown = sorted(set(given) - set(cls.DEFAULTS))
+    if unknown:
+        raise ConfigError(f"unknown key(s) {unknown} in objectives.{name}; valid: {sorted(cls.DEFAULTS)}")
+    settings = {**cls.DEFAULTS, **given}
+    for key, choices in cls.CHOICES.items():
+        if settings[key] not in choices:
+            raise ConfigError(f"objectives.{name}.{key}={settings[key]!r} is unknown; valid: {list(choices)}")
+    return settings
+
+
+def canonical_config(cfg: DictConfig) -> DictConfig:
+    """A copy of `cfg` where a method alias (`simclr_equimod`) is its base method plus its
+    objectives, an old `method_kwargs.<legacy name>` is that objective's settings, and every
+    objective's settings are complete (so the saved config shows weights and defaults)."""
+    cfg = copy.deepcopy(cfg)
+    with open_dict(cfg):
+        objectives = dict(OmegaConf.to_container(cfg.get("objectives") or OmegaConf.create({}), resolve=True))
+        base, implied = METHOD_ALIASES.get(cfg.method, (cfg.method, ()))
+        for name in implied:
+            objectives.setdefault(name, {})
+        method_kwargs = dict(OmegaConf.to_container(cfg.get("method_kwargs") or OmegaConf.create({}), resolve=True))
+        for name, cls in OBJECTIVES.items():
+            if cls.LEGACY_NAME is not None and cls.LEGACY_NAME in method_kwargs:
+                old = method_kwargs.pop(cls.LEGACY_NAME) or {}
+                objectives[name] = {**{cls.LEGACY_RENAMES.get(k, k): v for k, v in old.items()},
+                                    **(objectives.get(name) or {})}
+        cfg.method = base
+        cfg.method_kwargs = method_kwargs
+        cfg.objectives = {name: _settings(name, given) for name, given in objectives.items()}
+    return cfg
+
+
+def build_objectives(cfg: DictConfig, context: ObjectiveContext) -> nn.ModuleDict:
+    """The objectives of a canonical config, in config order."""
+    return nn.ModuleDict({name: OBJECTIVES[name](_settings(name, given), context)
+                          for name, given in (cfg.get("objectives") or {}).items()})
+
+
+def legacy_prefixes(objectives: nn.ModuleDict) -> dict[str, str]:
+    """Old checkpoint key prefix -> the prefix of the objective's weights now ("equimod." -> "objectives.equimod.")."""
+    out = {}
+    for name, objective in objectives.items():
+        legacy = getattr(objective, "LEGACY_NAME", None)
+        if legacy is not None:
+            out[f"{legacy}."] = f"objectives.{name}."
+    return out
+
+
+def pipeline_requests(cfg: DictConfig) -> tuple[frozenset[str], dict[str, Callable[..., Any]]]:
+    """What the data pipeline must add for a canonical config's objectives: optional inputs
+    (OPTIONAL_INPUTS, e.g. the original) and the named extra transforms, unique across objectives."""
+    inputs: set[str] = set()
+    extras: dict[str, Callable[..., Any]] = {}
+    for name, given in (cfg.get("objectives") or {}).items():
+        cls, settings = OBJECTIVES[name], _settings(name, given)
+        unknown = set(cls.inputs) - set(OPTIONAL_INPUTS)
+        if unknown:
+            raise ValueError(f"objective {name!r} asks for unknown batch input(s) {sorted(unknown)}; "
+                             f"optional inputs: {list(OPTIONAL_INPUTS)}")
+        inputs.update(cls.inputs)
+        for key, make in cls.extras(settings, cfg).items():
+            if key in extras:
+                raise ValueError(f"objective {name!r} asks for extra input {key!r}, which another objective makes")
+            extras[key] = make
+    return frozenset(inputs), extras

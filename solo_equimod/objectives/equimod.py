@@ -1,0 +1,108 @@
+"""EquiMod (Devillers & Lefort, ICLR 2023) as an objective: the equivariance projection head g',
+the learned embedding of the augmentation parameters (Appendix A.1) and the predictor u of
+Sec. 2.2-2.3; its loss is Eq. 4 (`losses/equimod.py`), weighted by lambda (`weight`)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Mapping
+
+import torch
+from lightly.models.modules.heads import ProjectionHead
+from torch import nn
+
+from solo_equimod.augment.policy import layout_for, policies_from_config
+from solo_equimod.data.batch import Batch
+from solo_equimod.data.datasets import dataset_image_sizes
+from solo_equimod.losses.equimod import VARIANTS, equimod_loss
+from solo_equimod.objectives.base import Features, Objective, ObjectiveContext
+
+
+class ParamNormalizer(nn.Module):
+    """Component-wise standardisation of raw Appendix A.1 vectors; the statistics are buffers,
+    so every checkpoint carries the normalisation its predictor was trained with."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("std", torch.ones(dim))
+
+    @torch.no_grad()
+    def fit(self, samples: torch.Tensor) -> None:
+        if samples.ndim != 2 or samples.shape[1] != self.mean.numel():
+            raise ValueError(f"parameter samples must be (n, {self.mean.numel()}), got {tuple(samples.shape)}")
+        std = samples.std(dim=0)
+        self.mean.copy_(samples.mean(dim=0))
+        self.std.copy_(torch.where(std > 1e-6, std, torch.ones_like(std)))  # constant components pass through
+
+    def forward(self, params: torch.Tensor) -> torch.Tensor:
+        return (params - self.mean) / self.std
+
+
+def equivariance_head(input_dim: int, hidden_dim: int, output_dim: int) -> ProjectionHead:
+    """g' (Sec. 2.3): 3 FC layers; BN + ReLU after the first two, BN only after the last."""
+    return ProjectionHead([
+        (input_dim, hidden_dim, nn.BatchNorm1d(hidden_dim), nn.ReLU()),
+        (hidden_dim, hidden_dim, nn.BatchNorm1d(hidden_dim), nn.ReLU()),
+        (hidden_dim, output_dim, nn.BatchNorm1d(output_dim), None),
+    ])
+
+
+class EquiMod(Objective):
+    """Predicts each view's embedding z'_i = g'(f(t_i(x))) from the original's, u(g'(f(x)), t_i)."""
+
+    DEFAULTS: ClassVar[dict[str, Any]] = {
+        "weight": 1.0,  # Sec. 3.1: lambda fixed to 1
+        "proj_hidden_dim": 2048,  # Sec. 2.3: 3 FC layers, hidden 2048
+        "proj_output_dim": 128,  # Sec. 3.1: equivariant latent space of 128 dimensions
+        "param_embed_dim": 128,  # Sec. 2.3 / A.1: perceptron to a 128-d latent space
+        "temperature": 0.2,  # Sec. 3.1: tau' = 0.2
+        "loss_variant": "paper",  # Eq. 4; "official": the official code's 4N-row NT-Xent
+        "param_stats_samples": 10000,  # A.1: mean/std "computed over many examples"
+        "param_stats_seed": 0,
+    }
+    CHOICES: ClassVar[dict[str, tuple[Any, ...]]] = {"loss_variant": VARIANTS}
+    inputs: ClassVar[tuple[str, ...]] = ("original",)
+    encodes: ClassVar[tuple[str, ...]] = ("original",)  # with the views: one backbone call, shared BN (official code)
+    LEGACY_NAME: ClassVar[str | None] = "equimod"
+    LEGACY_RENAMES: ClassVar[dict[str, str]] = {"lamb": "weight"}
+
+    def __init__(self, settings: Mapping[str, Any], context: ObjectiveContext) -> None:
+        super().__init__(settings, context)
+        s = self.settings
+        self.param_layout = layout_for(policies_from_config(context.cfg.augmentations))
+        self.gather_distributed = context.gather_distributed
+        self.projector = equivariance_head(context.features_dim, s["proj_hidden_dim"], s["proj_output_dim"])
+        self.param_normalizer = ParamNormalizer(self.param_layout.dim)
+        self.param_encoder = nn.Linear(self.param_layout.dim, s["param_embed_dim"])  # "a perceptron" to 128-d (A.1)
+        # u: one FC followed by a BN on concat[z'_o, t_emb] (Sec. 2.3)
+        self.predictor = ProjectionHead([
+            (s["proj_output_dim"] + s["param_embed_dim"], s["proj_output_dim"], nn.BatchNorm1d(s["proj_output_dim"]),
+             None),
+        ])
+
+    def embed(self, h: torch.Tensor) -> torch.Tensor:
+        """z' = g'(h)."""
+        return self.projector(h)
+
+    def predict(self, z_original: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        """zhat' = u(z'_o, t): the original's embedding moved by the augmentation with raw parameters `params`."""
+        t_emb = self.param_encoder(self.param_normalizer(params))
+        return self.predictor(torch.cat([z_original, t_emb], dim=1))
+
+    def prepare(self, datamodule: Any) -> None:
+        """Estimate the parameter mean/std from a seeded sample of the training sampler over the
+        dataset's image sizes (Appendix A.1), identical on every rank."""
+        if datamodule.transform.layout != self.param_layout:
+            raise ValueError(f"augmentation layout {datamodule.transform.layout.names} does not match EquiMod's "
+                             f"{self.param_layout.names}")
+        seed, count = self.settings["param_stats_seed"], self.settings["param_stats_samples"]
+        sizes = dataset_image_sizes(datamodule.train_set, seed=seed)
+        self.param_normalizer.fit(datamodule.transform.sample_param_vectors(sizes, count, seed))
+
+    def forward(self, batch: Batch, feats: Features) -> dict[str, torch.Tensor]:
+        z_original = self.embed(feats["original"])
+        z_views = [self.embed(h) for h in feats["views"]]
+        z_preds = [self.predict(z_original, p) for p in batch["params"]]
+        loss = equimod_loss(z_views, z_preds, self.settings["temperature"], self.settings["loss_variant"],
+                            self.gather_distributed)
+        return {"loss": loss}
