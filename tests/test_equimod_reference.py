@@ -1,7 +1,8 @@
 """EquiMod as an objective changes nothing: the loss terms and gradients of `simclr_equimod` and
 `byol_equimod` on a fixed seeded batch, and the zoo model's features and predictions, equal those
 recorded with the code before the refactor (`tests/data/equimod_reference.pt`, written by
-`record_equimod_reference.py` at commit e2a2387, when EquiMod was the `with_equimod` subclass).
+`tests/data/record_equimod_reference.py` of commit e2a2387, when EquiMod was the `with_equimod`
+subclass; the script used that API, so it left with it).
 
 The reference holds old-form configs (`method: simclr_equimod`, `method_kwargs.equimod`) and
 old-form weights (`equimod.*`), so this also checks that both are still read."""
