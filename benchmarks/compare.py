@@ -112,8 +112,8 @@ def evaluate(ckpt: Path, data: dict[str, Any], args: argparse.Namespace, equimod
         "knn": run_knn({"pretrained_feature_extractor": str(ckpt), "data": data, "k": args.knn_k,
                         "temperature": args.knn_t, "num_workers": data["num_workers"]}),
         "linear": run_linear(OmegaConf.create({"pretrained_feature_extractor": str(ckpt), "data": data,
-                                               "max_epochs": args.linear_epochs, "augment": False,
-                                               "accelerator": "cpu"})),
+                                               "max_epochs": args.linear_epochs,
+                                               "augment": args.linear_protocol == "augmented", "accelerator": "cpu"})),
         "sensitivity": run_sensitivity(views),
     }
     if equimod:
@@ -232,6 +232,8 @@ def main() -> None:
     parser.add_argument("--bases", nargs="+", default=list(BASES), choices=BASES)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--linear-epochs", type=int, default=30)
+    parser.add_argument("--linear-protocol", choices=["augmented", "cached"], default="augmented",
+                        help="augmented: the paper/official protocol (README Recipes row 7); cached: features once, fast")
     parser.add_argument("--knn-k", type=int, default=200)
     parser.add_argument("--knn-t", type=float, default=0.1)
     parser.add_argument("--max-images", type=int, default=1000, help="images for equivariance/sensitivity")

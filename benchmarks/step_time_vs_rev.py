@@ -1,10 +1,10 @@
-"""Training-step time of one method in this tree and in an earlier commit, side by side in one run.
+"""Training-step time of one method in two commits (or a commit and this tree), side by side in one run.
 
 Each tree times its own `benchmarks/step_time.py` (`build`, `time_step`: same batch, same optimiser,
 each tree's own batch format) in a fresh process; the two trees alternate round by round, so load
 on the machine affects both alike. Prints the medians and the ratio, writes JSON.
 
-    python benchmarks/step_time_vs_rev.py --rev e2a2387 --method simclr_equimod --backbone resnet18
+    python benchmarks/step_time_vs_rev.py --rev e2a2387 --against 281f4ad --method simclr_equimod --backbone resnet18
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ def time_tree(tree: Path, args: argparse.Namespace) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rev", required=True, help="the earlier commit to compare with")
+    parser.add_argument("--against", default=None, help="the later commit (default: this tree as it is)")
     parser.add_argument("--method", default="simclr_equimod")
     parser.add_argument("--backbone", default="resnet18")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -50,12 +51,15 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--out", default=str(REPO / "benchmarks/results/step_time_vs_rev.json"))
     args = parser.parse_args()
+    new_name = args.against or "this tree"
     with tempfile.TemporaryDirectory() as tmp:
-        old = Path(tmp) / "old"
-        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(old), args.rev], check=True,
-                       capture_output=True)
+        revs = [args.rev, *([args.against] if args.against else [])]
+        checkouts = {rev: Path(tmp) / f"rev{i}" for i, rev in enumerate(revs)}
+        for rev, path in checkouts.items():
+            subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(path), rev], check=True,
+                           capture_output=True)
         try:
-            trees = {args.rev: old, "this tree": REPO}
+            trees = {args.rev: checkouts[args.rev], new_name: checkouts.get(args.against, REPO)}
             times: dict[str, list[float]] = {name: [] for name in trees}
             for round_ in range(args.rounds):
                 for name, tree in (trees.items() if round_ % 2 == 0 else reversed(trees.items())):
@@ -63,18 +67,19 @@ def main() -> None:
                     print(f"round {round_ + 1}/{args.rounds} {name}: median {statistics.median(times[name]):.3f} s",
                           flush=True)
         finally:
-            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(old)], check=True)
-    old_s, new_s = statistics.median(times[args.rev]), statistics.median(times["this tree"])
+            for path in checkouts.values():
+                subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(path)], check=True)
+    old_s, new_s = statistics.median(times[args.rev]), statistics.median(times[new_name])
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, CPU"
     result = {"method": args.method, "backbone": args.backbone, "batch_size": args.batch_size, "rev": args.rev,
-              "steps_per_tree": len(times[args.rev]), "machine": machine, "rev_s": old_s, "this_tree_s": new_s,
-              "ratio": new_s / old_s, "times": times}
+              "against": new_name, "steps_per_tree": len(times[args.rev]), "machine": machine, "rev_s": old_s,
+              "against_s": new_s, "ratio": new_s / old_s, "times": times}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
     print(f"{args.method}, {args.backbone}, batch {args.batch_size}, median of {len(times[args.rev])} steps per tree, "
           f"{machine}")
-    print(f"| tree | s/step |\n|---|---|\n| {args.rev} | {old_s:.3f} |\n| this tree | {new_s:.3f} |\n"
-          f"ratio this tree / {args.rev}: {new_s / old_s:.3f}")
+    print(f"| tree | s/step |\n|---|---|\n| {args.rev} | {old_s:.3f} |\n| {new_name} | {new_s:.3f} |\n"
+          f"ratio {new_name} / {args.rev}: {new_s / old_s:.3f}")
 
 
 if __name__ == "__main__":

@@ -26,8 +26,14 @@ def _tiny_cnn(width: int = 32) -> tuple[nn.Module, int]:
     return nn.Sequential(*layers), 4 * width
 
 
+# backbone.kwargs a config saved before config_version k meant without writing them, per backbone name
+PINNED_BEFORE: dict[int, dict[str, dict[str, Any]]] = {2: {name: {"zero_init_residual": False}
+                                                           for name in _TORCHVISION_RESNETS}}
+
+
 def _torchvision_resnet(name: str, cifar: bool, **kwargs: Any) -> tuple[nn.Module, int]:
-    net = _TORCHVISION_RESNETS[name](weights=None, **kwargs)
+    # the last BN of every residual block starts at 0 (official EquiMod src/model.py, SimCLR, BYOL)
+    net = _TORCHVISION_RESNETS[name](weights=None, **{"zero_init_residual": True, **kwargs})
     if cifar:  # CIFAR variant (He et al. 2016): 3x3 stride-1 stem, no max-pool
         net.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
         net.maxpool = nn.Identity()

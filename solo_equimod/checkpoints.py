@@ -13,12 +13,13 @@ from omegaconf import DictConfig, OmegaConf
 from solo_equimod import atomic
 from solo_equimod.config import ConfigError, validate
 from solo_equimod.methods import METHODS, BaseMethod
-from solo_equimod.objectives.compose import canonical_config
+from solo_equimod.versions import pin_saved_config
 
 
 def load_method(path: str | Path, map_location: str = "cpu") -> BaseMethod:
-    """Rebuild the method a checkpoint was trained with, from the resolved config it carries
-    (configs and weights from before objectives existed are read as their objectives')."""
+    """Rebuild the method a checkpoint was trained with, from the resolved config it carries: an
+    older config keeps the defaults it was trained with (`versions.pin_saved_config`), and weights
+    from before objectives existed are read as their objectives'."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
@@ -32,7 +33,7 @@ def load_method(path: str | Path, map_location: str = "cpu") -> BaseMethod:
     method = cfg.get("method")
     if method not in METHODS:
         raise ValueError(f"{path} was trained with method {method!r}, which this version does not know")
-    model = METHODS[method](OmegaConf.create(cfg))
+    model = METHODS[method](pin_saved_config(cfg))
     model.load_state_dict(ckpt["state_dict"])
     return model.eval()
 
@@ -81,7 +82,7 @@ def find_resume_checkpoint(run_dir: str | Path, cfg: DictConfig) -> Optional[Pat
     for path in sorted([*run_dir.glob("*.ckpt"), *run_dir.glob("steps/*.ckpt")]):
         try:  # mmap: reads the counters and config without loading every tensor
             ckpt = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-            found = OmegaConf.to_container(canonical_config(OmegaConf.create(ckpt["hyper_parameters"]["cfg"])),
+            found = OmegaConf.to_container(pin_saved_config(ckpt["hyper_parameters"]["cfg"]),
                                            resolve=True)
             key = (int(ckpt["global_step"]), int(ckpt["epoch"]))
         except Exception as err:  # truncated, foreign or not a Lightning checkpoint

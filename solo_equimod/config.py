@@ -12,6 +12,7 @@ from typing import Any, Optional
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from solo_equimod.config_version import CONFIG_VERSION
 from solo_equimod.errors import ConfigError
 from solo_equimod.methods import METHODS
 from solo_equimod.objectives.compose import canonical_config
@@ -98,6 +99,7 @@ class WandbConfig:
 
 @dataclass
 class PretrainConfig:
+    config_version: int = CONFIG_VERSION  # the defaults a saved config was written against
     name: str = MISSING
     method: str = MISSING
     backbone: BackboneConfig = field(default_factory=BackboneConfig)

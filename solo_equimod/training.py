@@ -7,6 +7,7 @@ from pathlib import Path
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 
 from solo_equimod.callbacks import AtomicCheckpointIO, NonFiniteLossGuard, StepCheckpoint
@@ -37,6 +38,12 @@ def _loggers(cfg: DictConfig, run_dir: Path, csv_version: str = "csv") -> list[L
         loggers.append(WandbLogger(name=cfg.name, project=cfg.wandb.project, entity=cfg.wandb.entity,
                                    offline=cfg.wandb.offline))
     return loggers
+
+
+def global_batch_line(batch_size: int, devices: int, nodes: int) -> str:
+    """`optimizer.batch_size` is per process (as solo-learn); papers quote the global batch."""
+    return (f"global batch {batch_size * devices * nodes} = optimizer.batch_size {batch_size} per process x "
+            f"{devices} device(s) x {nodes} node(s)")
 
 
 def pretrain(raw_cfg: DictConfig) -> Path:
@@ -76,6 +83,7 @@ def pretrain(raw_cfg: DictConfig) -> Path:
         log_every_n_steps=cfg.log_every_n_steps, deterministic=False, plugins=[AtomicCheckpointIO()],
         default_root_dir=str(run_dir),  # SLURM's pre-emption checkpoint (hpc_ckpt_N.ckpt) lands in the run folder
     )
+    rank_zero_info(global_batch_line(cfg.optimizer.batch_size, trainer.num_devices, trainer.num_nodes))
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     last = run_dir / "last.ckpt"
     return last if last.is_file() else run_dir

@@ -16,6 +16,7 @@ parameters miss by far more (> 10x the mean error).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import math
 import os
@@ -117,15 +118,17 @@ def test_batch_format_and_parameter_layout(folder: Path) -> None:
 
 
 @needs_dali
-def test_views_reproduce_when_parameters_are_reapplied(folder: Path) -> None:
-    loader = _build(folder)
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
+def test_views_reproduce_when_parameters_are_reapplied(folder: Path, interpolation: str) -> None:
+    policies = [dataclasses.replace(p, interpolation=interpolation) for p in POLICIES]
+    loader = _build(folder, policies=policies)
     matched, mismatched = [], []
     for _ in range(2):
         for batch in loader:
             index, views, params = batch["index"], batch["views"], batch["params"]
             for b, i in enumerate(index.tolist()):
                 image = _decoded(loader.files[i])
-                for k, policy in enumerate(POLICIES):
+                for k, policy in enumerate(policies):
                     got = _levels(views[k][b])
                     ref = apply_view_params(image, loader.layout.decode(params[k][b]), policy).float()
                     diff = (got - ref).abs()

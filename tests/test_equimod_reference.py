@@ -4,8 +4,10 @@ recorded with the code before the refactor (`tests/data/equimod_reference.pt`, w
 `tests/data/record_equimod_reference.py` of commit e2a2387, when EquiMod was the `with_equimod`
 subclass; the script used that API, so it left with it).
 
-The reference holds old-form configs (`method: simclr_equimod`, `method_kwargs.equimod`) and
-old-form weights (`equimod.*`), so this also checks that both are still read."""
+The reference holds old-form configs (`method: simclr_equimod`, `method_kwargs.equimod`, no
+`config_version`) and old-form weights (`equimod.*`), so this also checks that both are still read,
+and that a config saved before version 2 keeps its meaning: per-view BatchNorm batches in the heads,
+the perceptron parameter encoder, affine last BNs (`versions.pin_saved_config`)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import pytest
 import torch
 
 from solo_equimod.methods import METHODS
+from solo_equimod.versions import pin_saved_config
 from solo_equimod.zoo import load_pretrained
 
 REFERENCE = torch.load(Path(__file__).with_name("data") / "equimod_reference.pt", weights_only=False)
@@ -23,7 +26,9 @@ REFERENCE = torch.load(Path(__file__).with_name("data") / "equimod_reference.pt"
 @pytest.mark.parametrize("method", ["simclr_equimod", "byol_equimod"])
 def test_loss_terms_and_gradients_equal_the_pre_refactor_values(method: str) -> None:
     ref = REFERENCE["methods"][method]
-    model = METHODS[method](ref["cfg"])
+    cfg = pin_saved_config(ref["cfg"])
+    assert cfg.method_kwargs.head_batches == cfg.objectives.equimod.head_batches == "per_view"
+    model = METHODS[method](cfg)
     model.load_state_dict(ref["init_state"])  # old `equimod.*` keys
     model.train()
     n = ref["batch"]["target"].shape[0]

@@ -76,7 +76,8 @@ def test_equimod_heads_follow_section_2_3(tmp_path):
     relus = [m for m in module.projector.modules() if isinstance(m, torch.nn.ReLU)]
     assert [(lin.in_features, lin.out_features) for lin in linears] == [(32, 2048), (2048, 2048), (2048, 128)]
     assert len(norms) == 3 and len(relus) == 2
-    assert (module.param_encoder.in_features, module.param_encoder.out_features) == (18, 128)
+    encoder = module.param_encoder[0]  # Linear (no bias) + BN, as the official code (README Recipes row 5)
+    assert (encoder.in_features, encoder.out_features) == (18, 128)
     pred_linears = [m for m in module.predictor.modules() if isinstance(m, torch.nn.Linear)]
     assert [(lin.in_features, lin.out_features) for lin in pred_linears] == [(256, 128)]
 

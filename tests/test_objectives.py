@@ -93,10 +93,12 @@ def test_total_is_the_method_loss_plus_weighted_objectives_computed_by_hand(meth
         h0, h1, h_o = model.backbone(torch.cat([*views, original])).chunk(3)
         h_g = model.backbone(gray)
         base = model.invariance_step([h0, h1], views)["loss"]
-        eq = model.objectives["equimod"]
-        z_o = eq.projector(h_o)
-        eq_loss = equimod_loss([eq.projector(h0), eq.projector(h1)], [eq.predict(z_o, p) for p in batch["params"]],
-                               temperature=0.2, variant="paper")
+        eq = model.objectives["equimod"]  # joint BatchNorm batches, as the official code: g' on 3N rows, u on 2N
+        z_o, z0, z1 = eq.projector(torch.cat([h_o, h0, h1])).chunk(3)
+        p0, p1 = batch["params"]
+        zh0, zh1 = eq.predictor(torch.cat([torch.cat([z_o, z_o]), eq.param_encoder(eq.param_normalizer(
+            torch.cat([p0, p1])))], dim=1)).chunk(2)
+        eq_loss = equimod_loss([z0, z1], [zh0, zh1], temperature=0.2, variant="paper")
         gray_loss = F.mse_loss(model.objectives["gray_match"].head(h_g), h0)
     torch.testing.assert_close(out[f"{method}_loss"], base)
     torch.testing.assert_close(out["equimod_loss"], eq_loss)

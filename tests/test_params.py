@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torchvision.transforms.functional as TF  # v1 kernels: an independent re-application route
 from omegaconf import OmegaConf
+from PIL import Image
 
 from solo_equimod.augment import ParamLayout, ParamPretrainTransform, ViewParams, ViewPolicy, layout_for
 from solo_equimod.augment.policy import policies_from_config
@@ -46,9 +48,12 @@ def test_imagenet_simclr_policy_is_17d():
 
 
 def _reference_view(image: torch.Tensor, p: ViewParams, policy: ViewPolicy) -> torch.Tensor:
-    """Re-apply returned parameters with torchvision's v1 kernels and plain slicing."""
+    """Re-apply returned parameters: crop and resize with PIL (what the official code's PIL-image
+    transforms do), the rest with torchvision's v1 kernels."""
     x, y, w, h = p.crop
-    view = TF.resize(image[:, y:y + h, x:x + w], [policy.crop_size] * 2, antialias=True)
+    pil = Image.fromarray(image.permute(1, 2, 0).numpy()).crop((x, y, x + w, y + h))
+    resample = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}[policy.interpolation]
+    view = torch.from_numpy(np.array(pil.resize((policy.crop_size,) * 2, resample))).permute(2, 0, 1)
     if p.flip:
         view = view.flip(-1)
     if p.jitter:
@@ -68,17 +73,22 @@ def _reference_view(image: torch.Tensor, p: ViewParams, policy: ViewPolicy) -> t
 # pixels) and colour jitter amplifies that (contrast/saturation factors, the hue HSV round trip):
 # measured worst case over 400 views, mean 0.51 and max 8 levels. A wrong parameter on the noise
 # image is far outside: a 1-pixel crop shift or a missed flip moves the mean by tens of levels.
-MEAN_TOL, MAX_TOL = 1.0 / 255, 10.0 / 255
+# Bicubic: kernels disagree where the overshoot on pixel noise is clipped; the crop+resize alone
+# differs between PIL and torch's uint8 kernel by up to 17 levels (torch's float kernel: 8), so
+# the bicubic maximum is looser while the mean (and the negative controls below) stay as strict.
+MEAN_TOL, MAX_TOL = 1.0 / 255, {"bilinear": 10.0 / 255, "bicubic": 32.0 / 255}
 
 
 def _noise_image() -> torch.Tensor:
     return (torch.rand(3, 40, 56, generator=torch.Generator().manual_seed(0)) * 255).to(torch.uint8)
 
 
-def test_returned_parameters_reproduce_each_view():
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
+def test_returned_parameters_reproduce_each_view(interpolation):
     """Every view equals its own parameters re-applied to the original image with v1 kernels."""
     torch.manual_seed(0)
-    policy = ViewPolicy(crop_size=24, blur_prob=0.5, solarize_prob=0.5, jitter_prob=0.9, gray_prob=0.3)
+    policy = ViewPolicy(crop_size=24, blur_prob=0.5, solarize_prob=0.5, jitter_prob=0.9, gray_prob=0.3,
+                        interpolation=interpolation)
     transform = ParamPretrainTransform([policy, policy], [0.0] * 3, [1.0] * 3)
     image = _noise_image()
     seen = set()
@@ -89,7 +99,7 @@ def test_returned_parameters_reproduce_each_view():
             p = transform.layout.decode(vec)
             seen |= {k for k in ("flip", "jitter", "gray", "blur", "solarize") if getattr(p, k)}
             diff = (view - _reference_view(image, p, policy).float() / 255).abs()
-            assert diff.mean() <= MEAN_TOL and diff.max() <= MAX_TOL, p
+            assert diff.mean() <= MEAN_TOL and diff.max() <= MAX_TOL[interpolation], p
     assert seen == {"flip", "jitter", "gray", "blur", "solarize"}
 
 

@@ -18,7 +18,8 @@ _JITTER_FNS = (F.adjust_brightness, F.adjust_contrast, F.adjust_saturation, F.ad
 def apply_view_params(image: torch.Tensor, params: ViewParams, policy: ViewPolicy) -> torch.Tensor:
     """uint8 CHW image -> uint8 CHW view of side `policy.crop_size`, in Appendix A.1's order."""
     x, y, w, h = params.crop
-    view = F.resized_crop(image, top=y, left=x, height=h, width=w, size=[policy.crop_size] * 2, antialias=True)
+    view = F.resized_crop(image, top=y, left=x, height=h, width=w, size=[policy.crop_size] * 2, antialias=True,
+                          interpolation=F.InterpolationMode(policy.interpolation))
     if params.flip:
         view = F.horizontal_flip(view)
     if params.jitter:

@@ -244,7 +244,8 @@ def make_view(
 ) -> DataNode:
     """Decoded uint8 HWC image -> normalised float CHW view, in `apply_view_params`' order."""
     view = fn.slice(image, feed["anchor"], feed["shape"], axis_names="WH", normalized_anchor=False, normalized_shape=False)
-    view = fn.resize(view, size=[policy.crop_size] * 2, antialias=True, interp_type=types.INTERP_LINEAR)
+    interp = {"bilinear": types.INTERP_LINEAR, "bicubic": types.INTERP_CUBIC}[policy.interpolation]
+    view = fn.resize(view, size=[policy.crop_size] * 2, antialias=True, interp_type=interp)
     if max(policy.jitter_prob, policy.gray_prob, policy.blur_prob, policy.solarize_prob) > 0:
         view = fn.cast(view, dtype=types.FLOAT)  # colour ops compute on float, truncating like uint8
     if policy.jitter_prob > 0:

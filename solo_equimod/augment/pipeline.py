@@ -24,6 +24,21 @@ class OriginalView:
     resize: int | None = None
     center_crop: int | None = None
 
+    def crop_box(self, height: int, width: int) -> tuple[int, int, int, int]:
+        """The region of a (height, width) input that this view shows, as (x, y, w, h) in input
+        pixels: views without a random crop that should show what the original shows use it."""
+        new_h, new_w = height, width
+        if self.resize is not None:  # torchvision: shorter side to `resize`, longer side truncated
+            short, long = sorted((height, width))
+            new_short, new_long = self.resize, int(self.resize * long / short)
+            new_h, new_w = (new_short, new_long) if height <= width else (new_long, new_short)
+        crop_h = crop_w = self.center_crop
+        if crop_h is None:
+            return 0, 0, width, height
+        top, left = int(round((new_h - crop_h) / 2.0)), int(round((new_w - crop_w) / 2.0))  # torchvision center_crop
+        sy, sx = height / new_h, width / new_w
+        return round(left * sx), round(top * sy), round(crop_w * sx), round(crop_h * sy)
+
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
         if self.resize is not None:
             image = F.resize(image, [self.resize], antialias=True)

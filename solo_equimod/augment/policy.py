@@ -2,7 +2,7 @@
 
 One entry describes one pipeline and how many views (`num_crops`) it makes:
 
-    - rrc: {enabled: true, crop_min_scale: 0.08, crop_max_scale: 1.0}
+    - rrc: {enabled: true, crop_min_scale: 0.08, crop_max_scale: 1.0, interpolation: bilinear}
       color_jitter: {prob: 0.8, brightness: 0.4, contrast: 0.4, saturation: 0.2, hue: 0.1}
       grayscale: {prob: 0.2}
       gaussian_blur: {prob: 0.0, sigma_min: 0.1, sigma_max: 2.0}
@@ -19,6 +19,7 @@ from typing import Any, Mapping, Sequence
 
 from solo_equimod.augment.params import ParamLayout
 
+INTERPOLATIONS: tuple[str, ...] = ("bilinear", "bicubic")
 _KNOWN_KEYS = {
     "rrc", "color_jitter", "grayscale", "gaussian_blur", "solarization", "horizontal_flip",
     "crop_size", "num_crops",
@@ -34,6 +35,7 @@ class ViewPolicy:
     crop_max_scale: float = 1.0
     crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
     rrc_enabled: bool = True
+    interpolation: str = "bilinear"  # of the crop's resize: bilinear (torchvision's default) or bicubic
     flip_prob: float = 0.5
     jitter_prob: float = 0.8
     brightness: float = 0.4
@@ -60,6 +62,8 @@ class ViewPolicy:
             )
         if self.crop_size < 1:
             raise ValueError(f"crop_size must be a positive integer, got {self.crop_size}")
+        if self.interpolation not in INTERPOLATIONS:
+            raise ValueError(f"rrc.interpolation={self.interpolation!r}; valid: {list(INTERPOLATIONS)}")
 
     @property
     def kernel_size(self) -> int:
@@ -99,7 +103,8 @@ def policy_from_config(entry: Mapping[str, Any]) -> tuple[ViewPolicy, int]:
               for name, (section, key, default) in _FLOAT_FIELDS.items()}
     rrc, blur = _section(entry, "rrc"), _section(entry, "gaussian_blur")
     policy = ViewPolicy(crop_size=int(entry["crop_size"]), rrc_enabled=bool(rrc.get("enabled", True)),
-                        blur_kernel_size=blur.get("kernel_size"), **values)
+                        interpolation=str(rrc.get("interpolation", "bilinear")), blur_kernel_size=blur.get("kernel_size"),
+                        **values)
     return policy, int(entry.get("num_crops", 1))
 
 

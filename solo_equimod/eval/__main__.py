@@ -4,7 +4,8 @@
 
 COMMAND is one of
   knn           weighted cosine kNN top-1/top-5 (keys: k, temperature)     -> knn_<dataset>.json
-  linear        linear probe, paper Sec. 3.2.1 (keys: max_epochs, augment) -> linear_<dataset>.json
+  linear        linear probe, paper Sec. 3.2.1, the protocol of main_linear.py (keys: max_epochs,
+                augment=false for the fast feature-caching variant)          -> linear_<dataset>.json
   equivariance  Eq. 5 / Eq. 6 per augmentation, EquiMod checkpoints only   -> equivariance_<dataset>.{json,csv,png}
   sensitivity   representation shift and parameter-probe R^2, any method  -> sensitivity_<dataset>.json
 
@@ -26,18 +27,13 @@ from omegaconf import OmegaConf
 from solo_equimod.config import ConfigError
 
 
-def _linear(cfg: dict[str, Any]) -> dict[str, Any]:
-    from solo_equimod.eval.linear import run_linear
-
-    return run_linear(OmegaConf.merge({"augment": False}, cfg))  # data.*: the checkpoint's, via load_for_eval
-
-
 def _commands() -> dict[str, Callable[[Any], dict[str, Any]]]:
     from solo_equimod.eval.equivariance import run_equivariance
     from solo_equimod.eval.knn import run_knn
+    from solo_equimod.eval.linear import run_linear
     from solo_equimod.eval.sensitivity import run_sensitivity
 
-    return {"knn": run_knn, "linear": _linear, "equivariance": run_equivariance, "sensitivity": run_sensitivity}
+    return {"knn": run_knn, "linear": run_linear, "equivariance": run_equivariance, "sensitivity": run_sensitivity}
 
 
 def main(argv: list[str] | None = None) -> int:

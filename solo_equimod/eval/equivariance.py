@@ -95,7 +95,9 @@ def measured_policies(policies: list[ViewPolicy]) -> dict[str, list[ViewPolicy]]
 
 class AugmentationViews(Dataset):
     """Image -> {"original", "views": {augmentation: view}, "params": {augmentation: raw Appendix A.1
-    vector}, "target"}. Views of the k-th image use the k-th policy of each list in turn."""
+    vector}, "target"}. Views of the k-th image use the k-th policy of each list in turn. A view
+    without a random crop shows the region the original shows (on ImageNet-size data, Resize(256) +
+    CenterCrop(224)), so that e.g. "flip only" measures only the flip."""
 
     def __init__(self, base: Dataset, policies: dict[str, list[ViewPolicy]], layout: ParamLayout,
                  mean: list[float], std: list[float], original: OriginalView) -> None:
@@ -116,6 +118,8 @@ class AugmentationViews(Dataset):
         for aug, options in self.policies.items():
             policy = options[index % len(options)]
             p = sample_view_params(policy, height, width)
+            if not policy.rrc_enabled:  # without a random crop, show what the original shows (and encode it)
+                p = dataclasses.replace(p, crop=self.original.crop_box(height, width))
             views[aug] = self._normalize(apply_view_params(img, p, policy))
             params[aug] = self.layout.encode_tensor(p)
         return {"original": self._normalize(self.original(img)), "views": views, "params": params, "target": int(target)}

@@ -1,9 +1,12 @@
 """Linear evaluation of a frozen backbone (EquiMod paper Sec. 3.2.1): SGD with Nesterov momentum
 0.9, lr 0.2, cosine decay, 90 epochs, batch 256, no weight decay; top-1 and top-5.
 
-`augment: true` trains on random-resized-crop + flip views through the frozen backbone, as
-solo-learn does; `augment: false` extracts the features once and trains on them (same protocol,
-no augmentation), which is what makes CPU evaluation practical.
+Where the paper is silent, the official code decides (src/dataset.py, src/main.py): training views
+are RandomResizedCrop (bicubic) + flip, the test view is Resize(36, bicubic) + CenterCrop(32) on
+CIFAR-size data (Resize(256) + CenterCrop(224) on ImageNet-size data), and the cosine decays per
+step down to 1e-4. `augment: true` (default, `main_linear.py` and `python -m solo_equimod.eval
+linear` alike) is that protocol; `augment: false` extracts the features once and trains on them
+without augmentation, a fast variant for CPUs. Every report says which was used.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from solo_equimod.checkpoints import load_for_eval
 from solo_equimod.config import DataConfig
 from solo_equimod.data.batch import LabelledBatch, LabelledDataset
 from solo_equimod.data.datasets import DATASET_INFO, num_classes_of
-from solo_equimod.data.pretrain import build_eval_transform, build_split
+from solo_equimod.data.pretrain import build_split
 
 
 @dataclass
@@ -40,13 +43,24 @@ class LinearOptimizerConfig:
 
 
 @dataclass
+class TestViewConfig:
+    """The deterministic view of evaluation images; null keys: the dataset's default (see `test_view`)."""
+
+    resize: Optional[int] = None  # shorter side; CIFAR-size crops (32): 36, ImageNet-size: 256 (official code)
+    center_crop: Optional[int] = None  # CIFAR-size: 32, ImageNet-size: 224
+    interpolation: str = "bicubic"  # official code, src/dataset.py
+
+
+@dataclass
 class LinearConfig:
     name: str = "linear"
     pretrained_feature_extractor: str = "???"
     data: DataConfig = field(default_factory=DataConfig)
     optimizer: LinearOptimizerConfig = field(default_factory=LinearOptimizerConfig)
     max_epochs: int = 90  # Sec. 3.2.1
+    min_lr: float = 1e-4  # the per-step cosine ends here (official code, src/main.py)
     augment: bool = True
+    test_view: TestViewConfig = field(default_factory=TestViewConfig)
     accelerator: str = "auto"
     devices: Any = 1
     precision: str = "32-true"
@@ -58,13 +72,13 @@ class LinearClassifier(pl.LightningModule):
     """A linear layer on frozen features (`backbone=None`: the inputs are features already)."""
 
     def __init__(self, backbone: nn.Module | None, features_dim: int, num_classes: int,
-                 opt: LinearOptimizerConfig) -> None:
+                 opt: LinearOptimizerConfig, min_lr: float = 0.0) -> None:
         super().__init__()
         self.backbone = backbone
         if backbone is not None:
             backbone.requires_grad_(False)
         self.classifier = nn.Linear(features_dim, num_classes)
-        self.opt = opt
+        self.opt, self.min_lr = opt, min_lr
         self.val_preds: list[torch.Tensor] = []
         self.val_targets: list[torch.Tensor] = []
 
@@ -100,8 +114,9 @@ class LinearClassifier(pl.LightningModule):
             raise ValueError(f"optimizer.name={self.opt.name!r}: linear evaluation uses 'sgd' (Sec. 3.2.1)")
         optimizer = torch.optim.SGD(self.classifier.parameters(), lr=self.opt.lr, momentum=self.opt.momentum,
                                     nesterov=self.opt.nesterov, weight_decay=self.opt.weight_decay)
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.trainer.max_epochs)
-        return [optimizer], [scheduler]
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=max(1, int(self.trainer.estimated_stepping_batches)), eta_min=self.min_lr)
+        return [optimizer], [{"scheduler": scheduler, "interval": "step"}]
 
 
 @torch.no_grad()
@@ -115,11 +130,32 @@ def extract_features(backbone: nn.Module, loader: DataLoader, desc: str = "featu
     return torch.cat(feats), torch.cat(targets)
 
 
-def _train_transform(pretrain_cfg: DictConfig, data_cfg: DictConfig) -> v2.Compose:
-    info = DATASET_INFO[data_cfg.dataset]
+def evaluation_view(cfg: DictConfig, crop_size: int) -> tuple[int, int, str]:
+    """(resize, center crop, interpolation) of the evaluation view: the configured values, else the
+    official code's for the pretraining crop size (CIFAR-size, 32: 36 / 32; ImageNet-size: 256 / 224)."""
+    default = (round(crop_size * 36 / 32), crop_size) if crop_size <= 64 else (256, 224)
+    view = cfg.test_view
+    return (view.resize or default[0], view.center_crop or default[1], view.interpolation)
+
+
+def _normalize(dataset: str) -> list[v2.Transform]:
+    info = DATASET_INFO[dataset]
+    return [v2.ToDtype(torch.float32, scale=True), v2.Normalize(info.mean, info.std)]
+
+
+def _test_transform(cfg: DictConfig, crop_size: int) -> v2.Compose:
+    resize, crop, interpolation = evaluation_view(cfg, crop_size)
+    mode = v2.InterpolationMode(interpolation)
+    return v2.Compose([v2.ToImage(), v2.Resize(resize, interpolation=mode, antialias=True), v2.CenterCrop(crop),
+                       *_normalize(cfg.data.dataset)])
+
+
+def _train_transform(pretrain_cfg: DictConfig, cfg: DictConfig) -> v2.Compose:
+    """RandomResizedCrop (scale 0.08-1, bicubic as the official code) + horizontal flip."""
     crop = int(pretrain_cfg.augmentations[0].crop_size)
-    return v2.Compose([v2.ToImage(), v2.RandomResizedCrop(crop, antialias=True), v2.RandomHorizontalFlip(),
-                       v2.ToDtype(torch.float32, scale=True), v2.Normalize(info.mean, info.std)])
+    mode = v2.InterpolationMode(cfg.test_view.interpolation)
+    return v2.Compose([v2.ToImage(), v2.RandomResizedCrop(crop, interpolation=mode, antialias=True),
+                       v2.RandomHorizontalFlip(), *_normalize(cfg.data.dataset)])
 
 
 def run_linear(raw_cfg: DictConfig) -> dict[str, float]:
@@ -127,8 +163,9 @@ def run_linear(raw_cfg: DictConfig) -> dict[str, float]:
     cfg, method = load_for_eval(raw_cfg, LinearConfig)
     pl.seed_everything(cfg.seed, workers=True)
     backbone = method.backbone
-    eval_tf = build_eval_transform(cfg)
-    train_tf = _train_transform(method.cfg, cfg.data) if cfg.augment else eval_tf
+    crop_size = int(method.cfg.augmentations[0].crop_size)
+    eval_tf = _test_transform(cfg, crop_size)
+    train_tf = _train_transform(method.cfg, cfg) if cfg.augment else eval_tf
     train_set, val_set = build_split(cfg, "train", train_tf), build_split(cfg, "val", eval_tf)
     if val_set is None:
         raise ValueError("linear evaluation needs validation data: set data.val_path")
@@ -141,14 +178,18 @@ def run_linear(raw_cfg: DictConfig) -> dict[str, float]:
         train_loader = loader(TensorDataset(*extract_features(backbone, loader(train_set, False), "train features")), True)
         val_loader = loader(TensorDataset(*extract_features(backbone, val_loader, "val features")), False)
         model_backbone = None
-    model = LinearClassifier(model_backbone, method.features_dim, num_classes, cfg.optimizer)
+    model = LinearClassifier(model_backbone, method.features_dim, num_classes, cfg.optimizer, cfg.min_lr)
     trainer = pl.Trainer(max_epochs=cfg.max_epochs, accelerator=cfg.accelerator, devices=cfg.devices,
                          precision=cfg.precision, logger=False, enable_checkpointing=False,
                          check_val_every_n_epoch=cfg.max_epochs)
     trainer.fit(model, train_loader, val_loader)
     metrics = trainer.callback_metrics
+    resize, crop, interpolation = evaluation_view(cfg, crop_size)
+    protocol = ("augmented: RandomResizedCrop + flip through the frozen backbone (paper Sec. 3.2.1, official code)"
+                if cfg.augment else "feature-caching: features extracted once, no augmentation (fast variant)")
     result = {"top1": float(metrics["val_acc1"]) * 100, "top5": float(metrics["val_acc5"]) * 100,
-              "dataset": cfg.data.dataset, "epochs": cfg.max_epochs, "augment": cfg.augment,
+              "dataset": cfg.data.dataset, "epochs": cfg.max_epochs, "augment": cfg.augment, "protocol": protocol,
+              "test_view": f"Resize({resize}, {interpolation}) + CenterCrop({crop})", "min_lr": cfg.min_lr,
               "checkpoint": str(cfg.pretrained_feature_extractor)}
     write_json(result, Path(cfg.output) if cfg.output else Path(cfg.pretrained_feature_extractor).with_name(
         f"linear_{cfg.data.dataset}.json"))

@@ -18,11 +18,13 @@ from lightly.models.utils import get_weight_decay_parameters
 from lightly.utils.benchmarking import OnlineLinearClassifier
 from lightly.utils.lars import LARS
 from lightly.utils.scheduler import CosineWarmupScheduler, cosine_schedule
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 
 from solo_equimod.backbones import build_backbone
+from solo_equimod.config_version import CONFIG_VERSION
 from solo_equimod.data.batch import Batch, LabelledBatch, batch_input
+from solo_equimod.heads import HEAD_BATCHES, apply_heads
 from solo_equimod.objectives import PredictsViews
 from solo_equimod.objectives.base import Features, ObjectiveContext
 from solo_equimod.objectives.compose import build_objectives, canonical_config, legacy_prefixes
@@ -45,15 +47,25 @@ class BaseMethod(pl.LightningModule):
     invariance loss. Any config spelling is accepted: an alias (`simclr_equimod`) or an old
     `method_kwargs.equimod` is made canonical first (`objectives.compose.canonical_config`)."""
 
-    KWARGS_DEFAULTS: ClassVar[dict[str, Any]] = {"gather_distributed": True}
+    KWARGS_DEFAULTS: ClassVar[dict[str, Any]] = {
+        "gather_distributed": True,
+        "head_batches": "joint",  # the heads see both views in one call, as the official EquiMod code (src/model.py)
+    }
+    # method_kwargs a config saved before config_version k meant without writing them: {k: {key: value}}
+    PINNED_BEFORE: ClassVar[dict[int, dict[str, Any]]] = {2: {"head_batches": "per_view"}}
 
     def __init__(self, cfg: DictConfig | dict) -> None:
         super().__init__()
         cfg = canonical_config(cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg))
+        if cfg.get("config_version") is None:  # built by this code: today's defaults (a saved config has the key)
+            with open_dict(cfg):
+                cfg.config_version = CONFIG_VERSION
         self.save_hyperparameters({"cfg": OmegaConf.to_container(cfg, resolve=True)})
         self.cfg = cfg
         self.kwargs = resolve_method_kwargs(cfg, self.KWARGS_DEFAULTS, cfg.method)
         self.gather_distributed = bool(self.kwargs["gather_distributed"])
+        if self.kwargs["head_batches"] not in HEAD_BATCHES:
+            raise ValueError(f"method_kwargs.head_batches={self.kwargs['head_batches']!r}; valid: {list(HEAD_BATCHES)}")
         crop_size = int(cfg.augmentations[0].crop_size)
         self.backbone, self.features_dim = build_backbone(
             cfg.backbone.name, cifar=crop_size <= 64, **(cfg.backbone.get("kwargs") or {})
@@ -212,7 +224,7 @@ class ProjectedPairMethod(BaseMethod):
         return super().learnable_params + [self.projector]
 
     def invariance_step(self, view_feats: list[torch.Tensor], views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
-        z1, z2 = (self.projector(h) for h in view_feats)
+        z1, z2 = apply_heads(self.projector, self.kwargs["head_batches"], view_feats)
         return {"loss": self.criterion(z1, z2)}
 
 

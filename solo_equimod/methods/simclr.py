@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 from lightly.loss import NTXentLoss
 from lightly.models.modules.heads import SimCLRProjectionHead
 from omegaconf import DictConfig
+from torch import nn
 
 from solo_equimod.methods.base import ProjectedPairMethod
 
@@ -18,6 +19,10 @@ class SimCLR(ProjectedPairMethod):
         "proj_output_dim": 128,  # Sec. 3.1.1: invariant latent space of 128 dimensions
         "proj_num_layers": 3,  # Sec. 2.3: 3-layer head as in Chen & He (2021)
         "temperature": 0.5,  # Sec. 3.1.1: tau = 0.5 on CIFAR10, 0.2 on ImageNet
+        "last_bn_affine": False,  # the projector's last BN has no affine parameters (official src/model.py)
+    }
+    PINNED_BEFORE: ClassVar[dict[int, dict[str, Any]]] = {
+        2: {**ProjectedPairMethod.PINNED_BEFORE[2], "last_bn_affine": True},
     }
 
     def __init__(self, cfg: DictConfig | dict) -> None:
@@ -25,4 +30,6 @@ class SimCLR(ProjectedPairMethod):
         k = self.kwargs
         self.projector = SimCLRProjectionHead(self.features_dim, k["proj_hidden_dim"], k["proj_output_dim"],
                                               num_layers=k["proj_num_layers"])
+        if not k["last_bn_affine"]:
+            self.projector.layers[-1] = nn.BatchNorm1d(k["proj_output_dim"], affine=False)
         self.criterion = NTXentLoss(temperature=k["temperature"], gather_distributed=self.gather_distributed)

@@ -42,6 +42,8 @@ class Objective(nn.Module):
     # and old checkpoints' "<name>." weights are read as this objective's, with LEGACY_RENAMES applied
     LEGACY_NAME: ClassVar[str | None] = None
     LEGACY_RENAMES: ClassVar[dict[str, str]] = {}
+    # settings a config saved before config_version k meant without writing them: {k: {key: value}}
+    PINNED_BEFORE: ClassVar[dict[int, dict[str, Any]]] = {}
 
     def __init__(self, settings: Mapping[str, Any], context: ObjectiveContext) -> None:
         super().__init__()

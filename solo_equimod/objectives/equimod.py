@@ -13,6 +13,7 @@ from torch import nn
 from solo_equimod.augment.policy import layout_for, policies_from_config
 from solo_equimod.data.batch import Batch
 from solo_equimod.data.datasets import dataset_image_sizes
+from solo_equimod.heads import HEAD_BATCHES, apply_heads
 from solo_equimod.losses.equimod import VARIANTS, equimod_loss
 from solo_equimod.objectives.base import Features, Objective, ObjectiveContext
 
@@ -38,13 +39,22 @@ class ParamNormalizer(nn.Module):
         return (params - self.mean) / self.std
 
 
-def equivariance_head(input_dim: int, hidden_dim: int, output_dim: int) -> ProjectionHead:
-    """g' (Sec. 2.3): 3 FC layers; BN + ReLU after the first two, BN only after the last."""
+def equivariance_head(input_dim: int, hidden_dim: int, output_dim: int, last_bn_affine: bool) -> ProjectionHead:
+    """g' (Sec. 2.3): 3 FC layers; BN + ReLU after the first two, BN only after the last (without
+    affine parameters in the official code, src/model.py `proj_head_eq`)."""
     return ProjectionHead([
         (input_dim, hidden_dim, nn.BatchNorm1d(hidden_dim), nn.ReLU()),
         (hidden_dim, hidden_dim, nn.BatchNorm1d(hidden_dim), nn.ReLU()),
-        (hidden_dim, output_dim, nn.BatchNorm1d(output_dim), None),
+        (hidden_dim, output_dim, nn.BatchNorm1d(output_dim, affine=last_bn_affine), None),
     ])
+
+
+def param_encoder(param_dim: int, embed_dim: int, kind: str) -> nn.Module:
+    """The learned embedding of the augmentation parameters: the official code's Linear without
+    bias + BatchNorm1d (src/model.py `proj_head_t`), or the paper's plain perceptron (A.1)."""
+    if kind == "perceptron":
+        return nn.Linear(param_dim, embed_dim)
+    return nn.Sequential(nn.Linear(param_dim, embed_dim, bias=False), nn.BatchNorm1d(embed_dim))
 
 
 class EquiMod(Objective):
@@ -59,8 +69,17 @@ class EquiMod(Objective):
         "loss_variant": "paper",  # Eq. 4; "official": the official code's 4N-row NT-Xent
         "param_stats_samples": 10000,  # A.1: mean/std "computed over many examples"
         "param_stats_seed": 0,
+        # the paper is silent on these; the official code decides (src/model.py, README "Recipes")
+        "param_encoder": "linear_bn",  # Linear (no bias) + BN; "perceptron": the paper's A.1 wording
+        "last_bn_affine": False,  # the last BN of g' and of u has no affine parameters
+        "head_batches": "joint",  # g' on [original; views] in one call, encoder and u on all views
     }
-    CHOICES: ClassVar[dict[str, tuple[Any, ...]]] = {"loss_variant": VARIANTS}
+    CHOICES: ClassVar[dict[str, tuple[Any, ...]]] = {"loss_variant": VARIANTS, "param_encoder": ("linear_bn", "perceptron"),
+                                                      "last_bn_affine": (True, False), "head_batches": HEAD_BATCHES}
+    # what configs saved before config_version 2 meant (they had no such keys)
+    PINNED_BEFORE: ClassVar[dict[int, dict[str, Any]]] = {
+        2: {"param_encoder": "perceptron", "last_bn_affine": True, "head_batches": "per_view"},
+    }
     inputs: ClassVar[tuple[str, ...]] = ("original",)
     encodes: ClassVar[tuple[str, ...]] = ("original",)  # with the views: one backbone call, shared BN (official code)
     LEGACY_NAME: ClassVar[str | None] = "equimod"
@@ -71,13 +90,14 @@ class EquiMod(Objective):
         s = self.settings
         self.param_layout = layout_for(policies_from_config(context.cfg.augmentations))
         self.gather_distributed = context.gather_distributed
-        self.projector = equivariance_head(context.features_dim, s["proj_hidden_dim"], s["proj_output_dim"])
+        self.projector = equivariance_head(context.features_dim, s["proj_hidden_dim"], s["proj_output_dim"],
+                                           s["last_bn_affine"])
         self.param_normalizer = ParamNormalizer(self.param_layout.dim)
-        self.param_encoder = nn.Linear(self.param_layout.dim, s["param_embed_dim"])  # "a perceptron" to 128-d (A.1)
+        self.param_encoder = param_encoder(self.param_layout.dim, s["param_embed_dim"], s["param_encoder"])
         # u: one FC followed by a BN on concat[z'_o, t_emb] (Sec. 2.3)
+        out_dim = s["proj_output_dim"]
         self.predictor = ProjectionHead([
-            (s["proj_output_dim"] + s["param_embed_dim"], s["proj_output_dim"], nn.BatchNorm1d(s["proj_output_dim"]),
-             None),
+            (out_dim + s["param_embed_dim"], out_dim, nn.BatchNorm1d(out_dim, affine=s["last_bn_affine"]), None),
         ])
 
     def embed(self, h: torch.Tensor) -> torch.Tensor:
@@ -100,9 +120,10 @@ class EquiMod(Objective):
         self.param_normalizer.fit(datamodule.transform.sample_param_vectors(sizes, count, seed))
 
     def forward(self, batch: Batch, feats: Features) -> dict[str, torch.Tensor]:
-        z_original = self.embed(feats["original"])
-        z_views = [self.embed(h) for h in feats["views"]]
-        z_preds = [self.predict(z_original, p) for p in batch["params"]]
+        mode, params = self.settings["head_batches"], batch["params"]
+        # joint: g' on [original; views] (3N rows), encoder and u on all views (2N), as src/model.py forward
+        z_original, *z_views = apply_heads(self.embed, mode, [feats["original"], *feats["views"]])
+        z_preds = apply_heads(self.predict, mode, [z_original] * len(params), params)
         loss = equimod_loss(z_views, z_preds, self.settings["temperature"], self.settings["loss_variant"],
                             self.gather_distributed)
         return {"loss": loss}

@@ -1,0 +1,31 @@
+"""Saved configs keep their meaning when a default changes: a config written before
+`CONFIG_VERSION` k cannot hold the keys that k introduced, so those keys get the values the
+old code used (each component's `PINNED_BEFORE`) instead of today's defaults. Applied to configs
+read from checkpoints, never to a user's new config."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from solo_equimod.backbones import PINNED_BEFORE as BACKBONE_PINNED_BEFORE
+from solo_equimod.config_version import CONFIG_VERSION
+from solo_equimod.methods import METHODS
+from solo_equimod.objectives import OBJECTIVES
+from solo_equimod.objectives.compose import canonical_config
+
+
+def pin_saved_config(cfg: DictConfig | dict) -> DictConfig:
+    """The canonical form of a saved config, with the keys it predates pinned to their old values."""
+    cfg = canonical_config(cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg))
+    version = int(cfg.get("config_version") or 1)
+    with open_dict(cfg):
+        for introduced in range(version + 1, CONFIG_VERSION + 1):
+            method = METHODS.get(cfg.method)
+            cfg.method_kwargs.update(getattr(method, "PINNED_BEFORE", {}).get(introduced, {}))
+            if cfg.backbone.get("kwargs") is None:
+                cfg.backbone.kwargs = {}
+            cfg.backbone.kwargs.update(BACKBONE_PINNED_BEFORE.get(introduced, {}).get(cfg.backbone.name, {}))
+            for name, settings in cfg.objectives.items():
+                settings.update(OBJECTIVES[name].PINNED_BEFORE.get(introduced, {}))
+        cfg.config_version = CONFIG_VERSION
+    return cfg
