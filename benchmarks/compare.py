@@ -226,6 +226,14 @@ def write_into_markdown(path: Path, text: str) -> None:
     atomic.write_text(path, doc[:begin + len(MARKERS[0])] + "\n" + text.rstrip() + "\n" + doc[end:])
 
 
+def compose_with(config: str, overrides: list[str]) -> DictConfig:
+    """The config with the overrides; `objectives.<name>.*` ones only where that objective is configured,
+    so one command line sets e.g. EquiMod's head width for the +EquiMod runs and leaves the baselines alone."""
+    has = set(compose(config_name=config).get("objectives") or {})
+    keep = [o for o in overrides if not o.startswith("objectives.") or o.split(".")[1] in has]
+    return compose(config_name=config, overrides=keep)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config-dir", default=str(REPO / "scripts/pretrain/synthetic"))
@@ -250,7 +258,7 @@ def main() -> None:
     if not args.report_only:
         register_schemas()
         with initialize_config_dir(str(Path(args.config_dir).resolve()), version_base="1.3"):
-            cfgs = {m: compose(config_name=m if m != RANDOM else "simclr", overrides=args.overrides)
+            cfgs = {m: compose_with(m if m != RANDOM else "simclr", args.overrides)
                     for m in [RANDOM, *[x for b in args.bases for x in (b, f"{b}_equimod")]]}
         if "throughput" not in meta:
             backbone, batch = cfgs["simclr"].backbone.name, int(cfgs["simclr"].optimizer.batch_size)
