@@ -4,7 +4,9 @@ optimiser steps, and a stop on a non-finite loss."""
 from __future__ import annotations
 
 import math
+import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any, Optional
 
@@ -31,7 +33,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 class StepCheckpoint(pl.Callback):
-    """Saves `steps/epoch=E-step=S.ckpt` every `every_n_steps` optimiser steps, keeping the newest `keep`.
+    """Saves `steps/epoch=E-step=S.ckpt` every `every_n_steps` optimiser steps, keeping the newest `keep`,
+    and points the run folder's `last.ckpt` at it, so `last.ckpt` is always the newest checkpoint.
 
     It saves at the start of the next batch, not at the end of the step like `ModelCheckpoint`:
     Lightning calls callbacks' `on_train_batch_end` before the module's, where BYOL-style
@@ -63,6 +66,7 @@ class StepCheckpoint(pl.Callback):
             self._saving = False
         self._last_saved = step
         if trainer.is_global_zero:
+            self._point_last_at(self.dirpath / f"epoch={trainer.current_epoch}-step={step}.ckpt")
             self._prune()
 
     def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
@@ -74,6 +78,18 @@ class StepCheckpoint(pl.Callback):
         progress = checkpoint["loops"]["fit_loop"]["epoch_loop.batch_progress"]
         for counts in (progress["total"], progress["current"]):
             counts["ready"] = counts["completed"]
+
+    def _point_last_at(self, path: Path) -> None:
+        """`last.ckpt` := `path`: a hard link (a copy where links are not supported) under a temporary
+        name of its own, renamed over `last.ckpt`; the atomic writer's `.tmp` is never a link."""
+        last = self.dirpath.parent / "last.ckpt"
+        tmp = last.with_name(last.name + ".link-tmp")
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(path, tmp)
+        except OSError:
+            shutil.copyfile(path, tmp)
+        os.replace(tmp, last)
 
     def _prune(self) -> None:
         saved = sorted((int(m[2]), p) for p in self.dirpath.glob("*.ckpt") if (m := _STEP_FILE.match(p.name)))
@@ -96,7 +112,8 @@ class NonFiniteLossGuard(pl.Callback):
         value = float(loss) if bad else "on another process"
         raise FloatingPointError(
             f"non-finite loss {value} in optimiser step {trainer.global_step} (epoch {trainer.current_epoch}, "
-            f"batch {batch_idx}); loss terms: {listed}. Training stopped; the last checkpoint written before "
-            f"this step is intact (lower optimizer.lr or check the data, then resume with "
-            f"auto_resume.enabled=true)."
+            f"batch {batch_idx}); loss terms: {listed}. Training stopped; the checkpoints written before this step "
+            f"are intact and last.ckpt (if any) is the newest of them. To retry with the same settings, run the same command "
+            f"with auto_resume.enabled=true (it continues from that checkpoint); to change optimizer.lr or the data, "
+            f"start a new run with a fresh name=... (auto_resume only continues a run with its own settings)."
         )

@@ -52,7 +52,7 @@ DATASET_INFO: dict[str, DatasetInfo] = {
 }
 
 _TORCHVISION = {"cifar10": tvd.CIFAR10, "cifar100": tvd.CIFAR100, "stl10": tvd.STL10}
-_FOLDER_DATASETS = ("imagenet", "imagenet100", "custom")
+FOLDER_DATASETS = ("imagenet", "imagenet100", "custom")
 
 
 def _path_key(split: str) -> str:
