@@ -19,6 +19,18 @@ STEP_CHECKPOINT_DIR = "steps"
 _STEP_FILE = re.compile(r"^epoch=(\d+)-step=(\d+)\.ckpt$")
 
 
+def link_checkpoint(path: Path, target: Path) -> None:
+    """`target` := `path`: a hard link (a copy where links are not supported) made under a temporary
+    name of its own and renamed over `target`, so the atomic writer's `.tmp` is never a link."""
+    tmp = target.with_name(target.name + ".link-tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(path, tmp)
+    except OSError:
+        shutil.copyfile(path, tmp)
+    os.replace(tmp, target)
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Writes `path.tmp` beside the target, fsyncs it and renames it over the target.
 
@@ -66,7 +78,8 @@ class StepCheckpoint(pl.Callback):
             self._saving = False
         self._last_saved = step
         if trainer.is_global_zero:
-            self._point_last_at(self.dirpath / f"epoch={trainer.current_epoch}-step={step}.ckpt")
+            link_checkpoint(self.dirpath / f"epoch={trainer.current_epoch}-step={step}.ckpt",
+                            self.dirpath.parent / "last.ckpt")
             self._prune()
 
     def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
@@ -78,18 +91,6 @@ class StepCheckpoint(pl.Callback):
         progress = checkpoint["loops"]["fit_loop"]["epoch_loop.batch_progress"]
         for counts in (progress["total"], progress["current"]):
             counts["ready"] = counts["completed"]
-
-    def _point_last_at(self, path: Path) -> None:
-        """`last.ckpt` := `path`: a hard link (a copy where links are not supported) under a temporary
-        name of its own, renamed over `last.ckpt`; the atomic writer's `.tmp` is never a link."""
-        last = self.dirpath.parent / "last.ckpt"
-        tmp = last.with_name(last.name + ".link-tmp")
-        tmp.unlink(missing_ok=True)
-        try:
-            os.link(path, tmp)
-        except OSError:
-            shutil.copyfile(path, tmp)
-        os.replace(tmp, last)
 
     def _prune(self) -> None:
         saved = sorted((int(m[2]), p) for p in self.dirpath.glob("*.ckpt") if (m := _STEP_FILE.match(p.name)))

@@ -24,6 +24,7 @@ from typing import Optional
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from solo_equimod.callbacks import link_checkpoint
 from solo_equimod.checkpoints import differing_keys, scan_checkpoints
 from solo_equimod.config import ConfigError
 
@@ -80,8 +81,9 @@ class RunPlan:
     csv_version: str = "csv"
 
     def apply(self, cfg: DictConfig) -> None:
-        """Create the folder, rename skipped checkpoints aside and write `config.yaml` if absent
-        (global rank 0 only: the other processes use the folder it prepares)."""
+        """Create the folder, rename skipped checkpoints aside (a renamed `last.ckpt` is replaced by
+        the checkpoint resumed from) and write `config.yaml` if absent (global rank 0 only: the
+        other processes use the folder it prepares)."""
         if rank_zero_only.rank != 0:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -90,6 +92,9 @@ class RunPlan:
             path.rename(aside)
             warnings.warn(f"auto_resume: renamed the {reason} checkpoint {path} to {aside.name}, so that it is "
                           f"neither resumed nor evaluated as this run's")
+        last = self.run_dir / "last.ckpt"
+        if self.resume is not None and not last.exists():
+            link_checkpoint(self.resume, last)
         if not (self.run_dir / CONFIG_FILE).exists():
             OmegaConf.save(cfg, self.run_dir / CONFIG_FILE, resolve=True)
 

@@ -25,7 +25,8 @@ class UnreadableCheckpointError(ValueError):
     """A file that is not a readable torch file (truncated, empty, or another format)."""
 
 
-_WHY = re.compile(r"WeightsUnpickler error: ([^.]*)")  # e.g. "Unsupported global: GLOBAL getattr was not an allowed global"
+# e.g. "Unsupported global: GLOBAL getattr was not an allowed global by default", "Unsupported operand 149"
+_WHY = re.compile(r"Unsupported [^\n.]*")
 
 
 def load_checkpoint_file(path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False) -> Any:
@@ -38,7 +39,7 @@ def load_checkpoint_file(path: str | Path, map_location: str | torch.device = "c
         return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as err:
         found = _WHY.search(str(err))
-        what = found.group(1) if found else str(err).splitlines()[0]
+        what = found.group(0) if found else str(err).splitlines()[0]
         raise UnsafeCheckpointError(
             f"{path} holds pickled objects other than tensors and plain containers ({what}); it was refused "
             f"without running them. solo-equimod checkpoints never contain such objects: this file was made "

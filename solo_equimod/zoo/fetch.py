@@ -31,6 +31,12 @@ def cache_dir(override: str | Path | None = None) -> Path:
     return Path(override or os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "solo_equimod")
 
 
+def _umask() -> int:
+    mask = os.umask(0o22)
+    os.umask(mask)
+    return mask
+
+
 def sha256_of(path: str | Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -89,8 +95,13 @@ def fetch(url: str, sha256: str, size: int, filename: str, cache: str | Path | N
     if target.is_file():
         _check(target, str(target), sha256, size)
         return target
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{filename}.", suffix=".partial")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{filename}.", suffix=".partial")
+    except OSError as err:  # read-only, not a folder, disk full
+        raise ZooError(f"cannot write to the zoo cache {folder} ({err.strerror or err}); pass --cache or set "
+                       f"${CACHE_ENV} to a writable folder") from err
+    os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a shared cache needs the usual permissions
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out, _open(url, Path(base_dir), timeout) as src:
