@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from solo_equimod.callbacks import AtomicCheckpointIO, NonFiniteLossGuard, StepCheckpoint
 from solo_equimod.config import validate
+from solo_equimod.data.checks import check_pretrain_data
 from solo_equimod.data.datasets import dataset_image_sizes, num_classes_of
 from solo_equimod.data.pretrain import PretrainDataModule
 from solo_equimod.methods import METHODS, BaseMethod
@@ -75,6 +76,7 @@ def pretrain(raw_cfg: DictConfig) -> Path:
     _absolute_data_paths(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = PretrainDataModule(cfg)
+    check_pretrain_data(cfg, datamodule.train_set, datamodule.val_set)
     if cfg.data.num_classes is None:
         cfg.data.num_classes = num_classes_of(datamodule.train_set)
     model = METHODS[cfg.method](cfg)

@@ -23,9 +23,11 @@ from tqdm import tqdm
 
 from solo_equimod.checkpoints import load_for_eval
 from solo_equimod.config import DataConfig
+from solo_equimod.data.checks import check_splits
 from solo_equimod.data.datasets import DATASET_INFO, num_classes_of
 from solo_equimod.data.pretrain import build_eval_transform, build_split
 from solo_equimod.eval.plots import write_json
+from solo_equimod.eval.reports import report_path
 
 
 @dataclass
@@ -50,7 +52,7 @@ class LinearConfig:
     devices: Any = 1
     precision: str = "32-true"
     seed: int = 5
-    output: Optional[str] = None  # JSON report path; default: next to the checkpoint
+    output: Optional[str] = None  # JSON report path; default: linear_<dataset>-<checkpoint stem>.json next to it
 
 
 class LinearClassifier(pl.LightningModule):
@@ -82,7 +84,8 @@ class LinearClassifier(pl.LightningModule):
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         x, y = batch[0], batch[1]
-        self.val_preds.append(self.classifier(self.features(x)).topk(5, dim=1).indices.cpu())
+        k = min(5, self.classifier.out_features)  # top-5 of fewer than 5 classes is top-all
+        self.val_preds.append(self.classifier(self.features(x)).topk(k, dim=1).indices.cpu())
         self.val_targets.append(y.cpu())
 
     def on_validation_epoch_end(self) -> None:
@@ -131,7 +134,8 @@ def run_linear(raw_cfg: DictConfig) -> dict[str, float]:
     train_set, val_set = build_split(cfg, "train", train_tf), build_split(cfg, "val", eval_tf)
     if val_set is None:
         raise ValueError("linear evaluation needs validation data: set data.val_path")
-    num_classes = cfg.data.num_classes or num_classes_of(train_set)
+    check_splits(cfg, train_set, val_set)
+    num_classes = num_classes_of(train_set)  # the evaluation data's, whatever the pretraining data had
     loader = lambda ds, shuffle: DataLoader(ds, batch_size=cfg.optimizer.batch_size, shuffle=shuffle,  # noqa: E731
                                             num_workers=cfg.data.num_workers)
     train_loader, val_loader = loader(train_set, True), loader(val_set, False)
@@ -149,7 +153,7 @@ def run_linear(raw_cfg: DictConfig) -> dict[str, float]:
     result = {"top1": float(metrics["val_acc1"]) * 100, "top5": float(metrics["val_acc5"]) * 100,
               "dataset": cfg.data.dataset, "epochs": cfg.max_epochs, "augment": cfg.augment,
               "checkpoint": str(cfg.pretrained_feature_extractor)}
-    write_json(result, Path(cfg.output) if cfg.output else Path(cfg.pretrained_feature_extractor).with_name(
-        f"linear_{cfg.data.dataset}.json"))
+    write_json(result, Path(cfg.output) if cfg.output else report_path(cfg.pretrained_feature_extractor, "linear",
+                                                                        cfg.data.dataset))
     return result
 
