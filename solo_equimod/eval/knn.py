@@ -76,7 +76,7 @@ def run_knn(raw_cfg: DictConfig | dict) -> dict:
     val_feats, val_labels = extract_features(method.backbone, loader(val_set), "val features")
     num_classes = num_classes_of(train_set)  # the evaluation data's, whatever the pretraining data had
     result = {**knn_topk(train_feats, train_labels, val_feats, val_labels, num_classes, cfg.k, cfg.temperature),
-              "k": cfg.k, "temperature": cfg.temperature, "dataset": cfg.data.dataset,
+              "k": cfg.k, "temperature": cfg.temperature, "dataset": cfg.data.dataset, "num_classes": num_classes,
               "method": method.cfg.method, "checkpoint": str(ckpt)}
     write_json(result, Path(cfg.output) if cfg.output else report_path(ckpt, "knn", cfg.data.dataset))
     return result

@@ -151,7 +151,7 @@ def run_linear(raw_cfg: DictConfig) -> dict[str, float]:
     trainer.fit(model, train_loader, val_loader)
     metrics = trainer.callback_metrics
     result = {"top1": float(metrics["val_acc1"]) * 100, "top5": float(metrics["val_acc5"]) * 100,
-              "dataset": cfg.data.dataset, "epochs": cfg.max_epochs, "augment": cfg.augment,
+              "dataset": cfg.data.dataset, "num_classes": num_classes, "epochs": cfg.max_epochs, "augment": cfg.augment,
               "checkpoint": str(cfg.pretrained_feature_extractor)}
     write_json(result, Path(cfg.output) if cfg.output else report_path(cfg.pretrained_feature_extractor, "linear",
                                                                         cfg.data.dataset))
