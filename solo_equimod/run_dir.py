@@ -24,6 +24,7 @@ from typing import Optional
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from solo_equimod import atomic
 from solo_equimod.callbacks import link_checkpoint
 from solo_equimod.checkpoints import differing_keys, scan_checkpoints
 from solo_equimod.config import ConfigError
@@ -95,8 +96,8 @@ class RunPlan:
         last = self.run_dir / "last.ckpt"
         if self.resume is not None and not last.exists():
             link_checkpoint(self.resume, last)
-        if not (self.run_dir / CONFIG_FILE).exists():
-            OmegaConf.save(cfg, self.run_dir / CONFIG_FILE, resolve=True)
+        if not (self.run_dir / CONFIG_FILE).exists():  # atomic: other ranks may read it while it is written
+            atomic.write_text(self.run_dir / CONFIG_FILE, OmegaConf.to_yaml(cfg, resolve=True))
 
 
 def plan_run(run_dir: Path, cfg: DictConfig) -> RunPlan:
@@ -107,6 +108,8 @@ def plan_run(run_dir: Path, cfg: DictConfig) -> RunPlan:
     resume, skipped = scan_checkpoints(run_dir, cfg)
     if resume is not None:
         return RunPlan(run_dir, resume, skipped, _free_name(run_dir, f"csv-resumed-{resume.stem}"))
+    if rank_zero_only.rank != 0:  # rank 0 decides (and refuses) for every process
+        return RunPlan(run_dir)
     foreign = [p.name for p, reason in skipped.items() if reason == "foreign"]
     config_file = run_dir / CONFIG_FILE
     differ = differing_keys(OmegaConf.to_container(OmegaConf.load(config_file)), cfg) if config_file.is_file() else []

@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 import solo_equimod.run_dir as run_dir_module
 from solo_equimod.config import ConfigError, validate
 from solo_equimod.methods.base import BaseMethod
-from solo_equimod.run_dir import RunDirError, RunPlan, claim_run_dir
+from solo_equimod.run_dir import RunDirError, RunPlan, claim_run_dir, plan_run
 from solo_equimod.training import pretrain
 
 from .conftest import snapshot, tiny_pretrain_cfg, write_image_folder, write_malicious_checkpoint
@@ -161,6 +161,8 @@ def test_only_global_rank_zero_refuses_or_writes(tmp_path: Path, monkeypatch: py
         claim_run_dir(cfg)
     monkeypatch.setattr(run_dir_module.rank_zero_only, "rank", 1)
     assert claim_run_dir(cfg) == run
+    cfg.data.num_classes = 10
+    assert plan_run(run, cfg) == RunPlan(run)  # a foreign config.yaml: rank 0 refuses, rank 1 does not decide
     fresh = RunPlan(tmp_path / "ckpt" / "other")
     fresh.apply(cfg)
     assert not fresh.run_dir.exists() and (run / "config.yaml").read_text() == "x: 1\n"
