@@ -114,7 +114,8 @@ class NonFiniteLossGuard(pl.Callback):
         raise FloatingPointError(
             f"non-finite loss {value} in optimiser step {trainer.global_step} (epoch {trainer.current_epoch}, "
             f"batch {batch_idx}); loss terms: {listed}. Training stopped; the checkpoints written before this step "
-            f"are intact and last.ckpt (if any) is the newest of them. To retry with the same settings, run the same command "
-            f"with auto_resume.enabled=true (it continues from that checkpoint); to change optimizer.lr or the data, "
-            f"start a new run with a fresh name=... (auto_resume only continues a run with its own settings)."
+            f"are intact and last.ckpt (if any) is the newest of them. To retry with the same settings, run the "
+            f"same command with auto_resume.enabled=true (it continues from that checkpoint); to change "
+            f"optimizer.lr or the data, start a new run with a fresh name=... (auto_resume only continues a run "
+            f"with its own settings)."
         )

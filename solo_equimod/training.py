@@ -7,7 +7,7 @@ from pathlib import Path
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from solo_equimod.callbacks import AtomicCheckpointIO, NonFiniteLossGuard, StepCheckpoint
 from solo_equimod.config import validate

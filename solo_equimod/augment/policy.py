@@ -76,6 +76,27 @@ class ViewPolicy:
         return k if k % 2 == 1 else k + 1
 
 
+# ViewPolicy field -> (section of the config entry, or None for the entry itself; key; default; type)
+_FIELDS: dict[str, tuple[str | None, str, Any, type]] = {
+    "crop_size": (None, "crop_size", None, int),
+    "crop_min_scale": ("rrc", "crop_min_scale", 0.08, float),
+    "crop_max_scale": ("rrc", "crop_max_scale", 1.0, float),
+    "flip_prob": ("horizontal_flip", "prob", 0.5, float),
+    "jitter_prob": ("color_jitter", "prob", 0.0, float),
+    "brightness": ("color_jitter", "brightness", 0.0, float),
+    "contrast": ("color_jitter", "contrast", 0.0, float),
+    "saturation": ("color_jitter", "saturation", 0.0, float),
+    "hue": ("color_jitter", "hue", 0.0, float),
+    "gray_prob": ("grayscale", "prob", 0.0, float),
+    "blur_prob": ("gaussian_blur", "prob", 0.0, float),
+    "sigma_min": ("gaussian_blur", "sigma_min", 0.1, float),
+    "sigma_max": ("gaussian_blur", "sigma_max", 2.0, float),
+    "blur_kernel_size": ("gaussian_blur", "kernel_size", None, int),
+    "solarize_prob": ("solarization", "prob", 0.0, float),
+    "solarize_threshold": ("solarization", "threshold", 0.5, float),
+}
+
+
 def _require(ok: bool, key: str, value: Any, rule: str) -> None:
     if not ok:
         raise ValueError(f"{key}={value!r} {rule}")
@@ -110,32 +131,13 @@ def policy_from_config(entry: Mapping[str, Any], where: str = "augmentations[0]"
     if "crop_size" not in entry:
         raise KeyError(f"{where} needs 'crop_size' (output side length in pixels)")
 
-    def number(section: str | None, key: str, default: Any, cast: type = float) -> Any:
-        return _number(entry, section, key, default, where, cast)
-
+    numbers = {field: _number(entry, section, key, default, where, cast)
+               for field, (section, key, default, cast) in _FIELDS.items()}
     try:
-        policy = ViewPolicy(
-            crop_size=number(None, "crop_size", None, int),
-            rrc_enabled=bool(_section(entry, "rrc", where).get("enabled", True)),
-            crop_min_scale=number("rrc", "crop_min_scale", 0.08),
-            crop_max_scale=number("rrc", "crop_max_scale", 1.0),
-            flip_prob=number("horizontal_flip", "prob", 0.5),
-            jitter_prob=number("color_jitter", "prob", 0.0),
-            brightness=number("color_jitter", "brightness", 0.0),
-            contrast=number("color_jitter", "contrast", 0.0),
-            saturation=number("color_jitter", "saturation", 0.0),
-            hue=number("color_jitter", "hue", 0.0),
-            gray_prob=number("grayscale", "prob", 0.0),
-            blur_prob=number("gaussian_blur", "prob", 0.0),
-            sigma_min=number("gaussian_blur", "sigma_min", 0.1),
-            sigma_max=number("gaussian_blur", "sigma_max", 2.0),
-            blur_kernel_size=number("gaussian_blur", "kernel_size", None, int),
-            solarize_prob=number("solarization", "prob", 0.0),
-            solarize_threshold=number("solarization", "threshold", 0.5),
-        )
+        policy = ViewPolicy(rrc_enabled=bool(_section(entry, "rrc", where).get("enabled", True)), **numbers)
     except ValueError as err:  # ViewPolicy names the key inside the entry
         raise ValueError(f"{where}.{err}") from err
-    num_crops = number(None, "num_crops", 1, int)
+    num_crops = _number(entry, None, "num_crops", 1, where, int)
     _require(num_crops >= 1, f"{where}.num_crops", num_crops, "must be a positive number of views")
     return policy, num_crops
 

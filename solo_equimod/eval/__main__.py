@@ -8,8 +8,8 @@ COMMAND is one of
   equivariance  Eq. 5 / Eq. 6 per augmentation, EquiMod checkpoints only   -> equivariance_<dataset>-<ckpt>.{json,csv,png}
   sensitivity   representation shift and parameter-probe R^2, any method  -> sensitivity_<dataset>-<ckpt>.json
 
-Reports go next to the checkpoint (<ckpt>: its file name without .ckpt). `data.*` keys default to the checkpoint's pretraining data;
-override them to evaluate elsewhere, e.g.
+Reports go next to the checkpoint (<ckpt>: its file name without .ckpt). `data.*` keys default
+to the checkpoint's pretraining data; override them to evaluate elsewhere, e.g.
 
     python -m solo_equimod.eval equivariance trained_models/simclr_equimod-custom/last.ckpt \\
         data.dataset=custom data.train_path=/data/c10/train data.val_path=/data/c10/val max_images=2000
