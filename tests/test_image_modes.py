@@ -122,7 +122,7 @@ def test_skip_corrupt_in_pretraining_for_every_method(tmp_path: Path, method: st
     train = write_image_folder(tmp_path / "train", classes=2, per_class=10)
     (train / "c1" / "zz_bad.png").write_bytes(b"garbage" * 30)
     overrides = {"data.dataset": "custom", "data.train_path": str(train), "limit_train_batches": 1,
-                 "limit_val_batches": 0}
+                 "limit_val_batches": 0, "data.original.resize": 32, "data.original.center_crop": 32}
     if method.endswith("_equimod"):
         overrides["method_kwargs.equimod.param_stats_samples"] = 100
     cfg = tiny_pretrain_cfg(method, tmp_path, **overrides)
