@@ -4,7 +4,9 @@ optimiser steps, and a stop on a non-finite loss."""
 from __future__ import annotations
 
 import math
+import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any, Optional
 
@@ -15,6 +17,18 @@ from solo_equimod import atomic
 
 STEP_CHECKPOINT_DIR = "steps"
 _STEP_FILE = re.compile(r"^epoch=(\d+)-step=(\d+)\.ckpt$")
+
+
+def link_checkpoint(path: Path, target: Path) -> None:
+    """`target` := `path`: a hard link (a copy where links are not supported) made under a temporary
+    name of its own and renamed over `target`, so the atomic writer's `.tmp` is never a link."""
+    tmp = target.with_name(target.name + ".link-tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(path, tmp)
+    except OSError:
+        shutil.copyfile(path, tmp)
+    os.replace(tmp, target)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -31,7 +45,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 class StepCheckpoint(pl.Callback):
-    """Saves `steps/epoch=E-step=S.ckpt` every `every_n_steps` optimiser steps, keeping the newest `keep`.
+    """Saves `steps/epoch=E-step=S.ckpt` every `every_n_steps` optimiser steps, keeping the newest `keep`,
+    and points the run folder's `last.ckpt` at it, so `last.ckpt` is always the newest checkpoint.
 
     It saves at the start of the next batch, not at the end of the step like `ModelCheckpoint`:
     Lightning calls callbacks' `on_train_batch_end` before the module's, where BYOL-style
@@ -63,6 +78,8 @@ class StepCheckpoint(pl.Callback):
             self._saving = False
         self._last_saved = step
         if trainer.is_global_zero:
+            link_checkpoint(self.dirpath / f"epoch={trainer.current_epoch}-step={step}.ckpt",
+                            self.dirpath.parent / "last.ckpt")
             self._prune()
 
     def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
@@ -96,7 +113,9 @@ class NonFiniteLossGuard(pl.Callback):
         value = float(loss) if bad else "on another process"
         raise FloatingPointError(
             f"non-finite loss {value} in optimiser step {trainer.global_step} (epoch {trainer.current_epoch}, "
-            f"batch {batch_idx}); loss terms: {listed}. Training stopped; the last checkpoint written before "
-            f"this step is intact (lower optimizer.lr or check the data, then resume with "
-            f"auto_resume.enabled=true)."
+            f"batch {batch_idx}); loss terms: {listed}. Training stopped; the checkpoints written before this step "
+            f"are intact and last.ckpt (if any) is the newest of them. To retry with the same settings, run the "
+            f"same command with auto_resume.enabled=true (it continues from that checkpoint); to change "
+            f"optimizer.lr or the data, start a new run with a fresh name=... (auto_resume only continues a run "
+            f"with its own settings)."
         )

@@ -7,12 +7,12 @@ import warnings
 from pathlib import Path
 from typing import Any, Optional
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 from solo_equimod import atomic
 from solo_equimod.config import ConfigError, validate
 from solo_equimod.methods import METHODS, BaseMethod
+from solo_equimod.safe_load import UnsafeCheckpointError, load_checkpoint_file
 from solo_equimod.versions import pin_saved_config
 
 
@@ -23,10 +23,7 @@ def load_method(path: str | Path, map_location: str = "cpu") -> BaseMethod:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as err:  # torch raises several types for truncated or foreign files
-        raise ValueError(f"checkpoint {path} could not be read ({err.__class__.__name__}: {err})") from err
+    ckpt = load_checkpoint_file(path, map_location)  # refuses pickled code, names the file
     cfg = (ckpt.get("hyper_parameters") or {}).get("cfg") if isinstance(ckpt, dict) else None
     if cfg is None or "state_dict" not in ckpt:
         raise ValueError(f"{path} is not a solo-equimod pretraining checkpoint (no 'cfg' hyper-parameters or state_dict)")
@@ -62,8 +59,9 @@ def save_method(model: BaseMethod, path: str | Path, half: bool = False) -> Path
 
 
 # keys that define what a run trains; a checkpoint that differs in one of them belongs to another run
-RESUME_KEYS = ("method", "backbone", "method_kwargs", "objectives", "augmentations", "data.dataset", "data.synthetic_size",
-               "optimizer", "scheduler", "max_epochs", "max_steps", "limit_train_batches", "seed")
+RESUME_KEYS = ("method", "backbone", "method_kwargs", "objectives", "augmentations", "data.dataset", "data.train_path",
+               "data.val_path", "data.num_classes", "data.synthetic_size", "data.original", "optimizer", "scheduler",
+               "max_epochs", "max_steps", "limit_train_batches", "seed")
 
 
 def _select(cfg: Any, dotted: str) -> Any:
@@ -72,26 +70,40 @@ def _select(cfg: Any, dotted: str) -> Any:
     return cfg
 
 
-def find_resume_checkpoint(run_dir: str | Path, cfg: DictConfig) -> Optional[Path]:
-    """The checkpoint `auto_resume` continues from: among `run_dir/*.ckpt` and `run_dir/steps/*.ckpt`,
-    the readable one with the highest (global_step, epoch) whose config matches `cfg` on RESUME_KEYS.
-    Unreadable or foreign files are skipped with a warning naming them and why."""
-    run_dir = Path(run_dir)
+def differing_keys(found: Any, cfg: DictConfig) -> list[str]:
+    """The RESUME_KEYS on which a stored config (a plain dict) and `cfg` differ."""
     wanted = OmegaConf.to_container(cfg, resolve=True)
-    best: tuple[tuple[int, int], Path] | None = None
-    for path in sorted([*run_dir.glob("*.ckpt"), *run_dir.glob("steps/*.ckpt")]):
+    return [k for k in RESUME_KEYS if _select(found, k) != _select(wanted, k)]
+
+
+def scan_checkpoints(run_dir: str | Path, cfg: DictConfig) -> tuple[Optional[Path], dict[Path, str]]:
+    """Among `run_dir/*.ckpt` and `run_dir/steps/*.ckpt`: the readable one with the highest
+    (global_step, epoch) whose config matches `cfg` on RESUME_KEYS, and every file skipped with
+    the reason (`unreadable`, `unsafe` or `foreign`). Files are loaded with weights_only=True, so a
+    crafted file is refused without running its code."""
+    best: tuple[tuple[int, int, bool], Path] | None = None
+    skipped: dict[Path, str] = {}
+    for path in sorted([*Path(run_dir).glob("*.ckpt"), *Path(run_dir).glob("steps/*.ckpt")]):
         try:  # mmap: reads the counters and config without loading every tensor
-            ckpt = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-            found = OmegaConf.to_container(pin_saved_config(ckpt["hyper_parameters"]["cfg"]),
-                                           resolve=True)
-            key = (int(ckpt["global_step"]), int(ckpt["epoch"]))
-        except Exception as err:  # truncated, foreign or not a Lightning checkpoint
-            warnings.warn(f"auto_resume: skipping {path}: unreadable ({err.__class__.__name__}: {err})")
+            ckpt = load_checkpoint_file(path, mmap=True)
+            found = OmegaConf.to_container(pin_saved_config(ckpt["hyper_parameters"]["cfg"]), resolve=True)
+            # at equal counts a named file beats last.ckpt (its link or copy): the log folder names it
+            key = (int(ckpt["global_step"]), int(ckpt["epoch"]), path.name != "last.ckpt")
+        except Exception as err:  # truncated, crafted, or not a Lightning checkpoint
+            skipped[path] = "unsafe" if isinstance(err, UnsafeCheckpointError) else "unreadable"
+            warnings.warn(f"auto_resume: skipping {path}: {skipped[path]} ({err.__class__.__name__}: {err})")
             continue
-        differ = [k for k in RESUME_KEYS if _select(found, k) != _select(wanted, k)]
+        differ = differing_keys(found, cfg)
         if differ:
+            skipped[path] = "foreign"
             warnings.warn(f"auto_resume: skipping {path}: trained with different {', '.join(differ)}")
             continue
         if best is None or key > best[0]:
             best = (key, path)
-    return None if best is None else best[1]
+    return (None if best is None else best[1]), skipped
+
+
+def find_resume_checkpoint(run_dir: str | Path, cfg: DictConfig) -> Optional[Path]:
+    """The checkpoint `auto_resume` continues from (see `scan_checkpoints`); skipped files are
+    warned about, naming them and why."""
+    return scan_checkpoints(run_dir, cfg)[0]

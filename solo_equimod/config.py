@@ -54,7 +54,7 @@ class DataConfig:
     download: bool = False
     num_classes: Optional[int] = None  # filled from the dataset when null
     synthetic_size: Optional[int] = None  # number of training images of the synthetic dataset
-    skip_corrupt: bool = False  # dali: skip unreadable files with a warning instead of failing
+    skip_corrupt: bool = False  # skip unreadable files with a warning (every loader) instead of failing
     original: OriginalConfig = field(default_factory=OriginalConfig)
 
 

@@ -8,14 +8,16 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from solo_equimod.callbacks import AtomicCheckpointIO, NonFiniteLossGuard, StepCheckpoint
-from solo_equimod.checkpoints import find_resume_checkpoint
 from solo_equimod.config import validate
+from solo_equimod.data.checks import check_pretrain_data
 from solo_equimod.data.datasets import num_classes_of
 from solo_equimod.data.pretrain import PretrainDataModule
 from solo_equimod.methods import METHODS
+from solo_equimod.preflight import check_pretrain_config
+from solo_equimod.run_dir import RunPlan, claim_run_dir, plan_run
 
 
 class ProgressBar(TQDMProgressBar):
@@ -46,44 +48,53 @@ def global_batch_line(batch_size: int, devices: int, nodes: int) -> str:
             f"{devices} device(s) x {nodes} node(s)")
 
 
+def _absolute_data_paths(cfg: DictConfig) -> None:
+    """Data paths as absolute folders: the saved config then names the data whatever the working
+    directory, and `auto_resume` compares folders, not spellings."""
+    for key in ("train_path", "val_path"):
+        if cfg.data[key] is not None:
+            cfg.data[key] = str(Path(cfg.data[key]).expanduser().resolve())
+
+
 def pretrain(raw_cfg: DictConfig) -> Path:
-    """Run one pretraining; returns the path of the last checkpoint (or of the run folder)."""
+    """Run one pretraining; returns the path of the last checkpoint (or of the run folder).
+
+    Every check that the config allows runs before a dataset is read, and every check before the
+    run folder is written (see `solo_equimod.run_dir` for the run-folder rule)."""
     cfg = validate(raw_cfg)
-    if cfg.checkpoint.keep_epochs == 0 or cfg.checkpoint.keep_epochs < -1:
-        raise ValueError(f"checkpoint.keep_epochs={cfg.checkpoint.keep_epochs}: use a positive count, or -1 to keep all")
+    check_pretrain_config(cfg)
+    run_dir = claim_run_dir(cfg)
+    _absolute_data_paths(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = PretrainDataModule(cfg)
+    check_pretrain_data(cfg, datamodule.train_set, datamodule.val_set)
     if cfg.data.num_classes is None:
         cfg.data.num_classes = num_classes_of(datamodule.train_set)
     model = METHODS[cfg.method](cfg)
     model.prepare_objectives(datamodule)
+    plan = plan_run(run_dir, cfg) if cfg.auto_resume.enabled else RunPlan(run_dir)
 
-    run_dir = Path(cfg.checkpoint.dir) / cfg.name
-    run_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
     callbacks: list[pl.Callback] = [ProgressBar(refresh_rate=1), LearningRateMonitor(logging_interval="step"),
                                     NonFiniteLossGuard()]
     if cfg.checkpoint.enabled:
-        # monitoring the step makes "the k best" the k newest
+        # monitoring the step makes "the k best" the k newest; no version counter: last.ckpt is
+        # always this run's newest checkpoint, never an older run's beside a `last-v1.ckpt`
         callbacks.append(ModelCheckpoint(dirpath=run_dir, filename="{epoch}-{step}", save_last=True, monitor="step",
                                          mode="max", save_top_k=cfg.checkpoint.keep_epochs,
-                                         every_n_epochs=cfg.checkpoint.frequency))
+                                         every_n_epochs=cfg.checkpoint.frequency, enable_version_counter=False))
         if cfg.checkpoint.every_n_steps != 0:
             callbacks.append(StepCheckpoint(run_dir, cfg.checkpoint.every_n_steps, cfg.checkpoint.keep_steps))
-    resume = find_resume_checkpoint(run_dir, cfg) if cfg.auto_resume.enabled else None
-    ckpt_path = None if resume is None else str(resume)
-    # CSVLogger deletes an existing metrics.csv, so a resumed run logs beside the first run's file
-    csv_version = "csv" if resume is None else f"csv-resumed-{resume.stem}"
-
     trainer = pl.Trainer(
         max_epochs=cfg.max_epochs, max_steps=cfg.max_steps, accelerator=cfg.accelerator, devices=cfg.devices,
         num_nodes=cfg.num_nodes, strategy=cfg.strategy, precision=cfg.precision, sync_batchnorm=cfg.sync_batchnorm,
-        logger=_loggers(cfg, run_dir, csv_version), callbacks=callbacks, enable_checkpointing=cfg.checkpoint.enabled,
+        logger=_loggers(cfg, run_dir, plan.csv_version), callbacks=callbacks, enable_checkpointing=cfg.checkpoint.enabled,
         limit_train_batches=cfg.limit_train_batches, limit_val_batches=cfg.limit_val_batches,
         log_every_n_steps=cfg.log_every_n_steps, deterministic=False, plugins=[AtomicCheckpointIO()],
         default_root_dir=str(run_dir),  # SLURM's pre-emption checkpoint (hpc_ckpt_N.ckpt) lands in the run folder
     )
     rank_zero_info(global_batch_line(cfg.optimizer.batch_size, trainer.num_devices, trainer.num_nodes))
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    plan.apply(cfg)  # the first write of the run: the folder, config.yaml, skipped checkpoints renamed aside
+    trainer.fit(model, datamodule=datamodule, ckpt_path=None if plan.resume is None else str(plan.resume),
+                weights_only=True)
     last = run_dir / "last.ckpt"
     return last if last.is_file() else run_dir

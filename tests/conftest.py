@@ -41,3 +41,42 @@ def cifar_subset() -> Path:
     if not (CIFAR_SUBSET / "train").is_dir():
         pytest.skip(f"CIFAR-10 subset not present at {CIFAR_SUBSET}")
     return CIFAR_SUBSET
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file below `folder` by relative path, with its bytes: compare two to prove nothing changed."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def write_image_folder(root: Path, classes: int, per_class: int, size: tuple[int, int] = (32, 32),
+                       seed: int = 0) -> Path:
+    """An ImageFolder tree of random RGB PNGs: `root/c<k>/img_<i>.png`."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for k in range(classes):
+        (root / f"c{k}").mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / f"c{k}" / f"img_{i}.png")
+    return root
+
+
+class Evil:
+    """Unpickling it would create `marker`: a stand-in for arbitrary code in a crafted checkpoint."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (Path.touch, (self.marker,))
+
+
+def write_malicious_checkpoint(path: Path, marker: Path) -> Path:
+    """A file shaped like a pretraining checkpoint whose loading with pickle would run `Evil`."""
+    import torch
+
+    torch.save({"hyper_parameters": {"cfg": {"method": "simclr"}}, "state_dict": {}, "global_step": 999,
+                "epoch": 99, "payload": Evil(marker)}, path)
+    return path

@@ -7,12 +7,16 @@ import pytest
 from solo_equimod.config import ConfigError, validate
 from solo_equimod.hydra_schemas import register_schemas
 from solo_equimod.methods import METHODS
+from solo_equimod.preflight import check_pretrain_config
 from solo_equimod.training import pretrain
 from tests.conftest import REPO, tiny_pretrain_cfg
 
 
 def test_shipped_configs_validate():
-    """Every shipped pretraining config composes and validates (Hydra composition, no training)."""
+    """Every shipped pretraining config composes, validates and passes the pre-run checks (Hydra
+    composition, no training; DALI configs where DALI is installed)."""
+    import importlib.util
+
     from hydra import compose, initialize_config_dir
 
     register_schemas()
@@ -23,6 +27,8 @@ def test_shipped_configs_validate():
                 cfg = validate(compose(config_name=method))
                 assert cfg.method == method.removesuffix("_equimod") and cfg.name == f"{method}-{cfg.data.dataset}"
                 assert list(cfg.objectives) == (["equimod"] if method.endswith("_equimod") else [])
+                if cfg.data.format != "dali" or importlib.util.find_spec("nvidia.dali"):
+                    check_pretrain_config(cfg)
 
 
 def test_paper_values_in_cifar_configs():

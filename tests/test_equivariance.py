@@ -113,14 +113,15 @@ def test_isolated_views_apply_only_their_augmentation() -> None:
 def test_command_writes_reports(ckpts: dict[str, Path]) -> None:
     report = run_equivariance({"pretrained_feature_extractor": str(ckpts["simclr_equimod"]), "max_images": 8,
                                "num_workers": 0, "batch_size": 4})
-    stem = ckpts["simclr_equimod"].parent / "equivariance_synthetic"
+    ckpt = ckpts["simclr_equimod"]
+    stem = ckpt.parent / f"equivariance_synthetic-{ckpt.stem}"
     saved = json.loads(stem.with_suffix(".json").read_text())
     assert saved["measures"] == json.loads(json.dumps(report["measures"])) and saved["num_images"] == 8
     assert set(saved["measures"]) == {"crop", "flip", "jitter", "gray", "blur", "solarize", "all"}
     rows = list(csv.DictReader(stem.with_suffix(".csv").open()))
     assert len(rows) == 14 and float(rows[0]["mean"]) == pytest.approx(saved["measures"]["crop"]["absolute"]["mean"])
     for measure in ("absolute", "relative"):
-        assert stem.with_name(f"equivariance_synthetic_{measure}.png").read_bytes()[:4] == b"\x89PNG"
+        assert stem.with_name(f"{stem.name}_{measure}.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_baseline_checkpoint_gets_a_clear_error(ckpts: dict[str, Path], capsys: pytest.CaptureFixture) -> None:

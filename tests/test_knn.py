@@ -58,6 +58,6 @@ def test_command_writes_json_next_to_checkpoint(tmp_path: Path) -> None:
     cfg = tiny_pretrain_cfg("byol", tmp_path, **{"data.num_classes": 10, "data.synthetic_size": 32})
     ckpt = save_method(METHODS["byol"](cfg), tmp_path / "run" / "last.ckpt")
     result = run_knn({"pretrained_feature_extractor": str(ckpt), "k": 5, "num_workers": 0})
-    saved = json.loads((tmp_path / "run" / "knn_synthetic.json").read_text())
+    saved = json.loads((tmp_path / "run" / "knn_synthetic-last.json").read_text())
     assert saved == result and saved["k"] == 5 and saved["method"] == "byol"
     assert 0.0 <= saved["top1"] <= saved["top5"] <= 100.0

@@ -154,7 +154,8 @@ def test_seeded_sample_is_reproducible_and_leaves_global_rng_alone():
 @pytest.mark.parametrize("bad, match", [
     ({"crop_size": 32, "num_crops": 2, "colour_jitter": {}}, "colour_jitter"),
     ({"num_crops": 2}, "crop_size"),
-    ({"crop_size": 32, "num_crops": 2, "grayscale": {"prob": 1.5}}, "gray_prob"),
+    ({"crop_size": 32, "num_crops": 2, "grayscale": {"prob": 1.5}},
+     r"augmentations\[0\]\.grayscale\.prob=1\.5 must lie in \[0, 1\]"),
     ({"crop_size": 32, "num_crops": 3}, "exactly 2 views"),
 ])
 def test_bad_augmentation_entries_are_named(bad, match):

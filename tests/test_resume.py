@@ -20,9 +20,10 @@ from solo_equimod.callbacks import AtomicCheckpointIO
 from solo_equimod.checkpoints import find_resume_checkpoint
 from solo_equimod.config import validate
 from solo_equimod.methods.simclr import SimCLR
+from solo_equimod.run_dir import RunDirError
 from solo_equimod.training import pretrain
 
-from .conftest import REPO, tiny_pretrain_cfg
+from .conftest import REPO, snapshot, tiny_pretrain_cfg
 
 # The subprocess trains with every module step slowed by argv[2] seconds, so the test can kill it
 # between two steps without racing a run that takes a second in all.
@@ -42,6 +43,11 @@ def _cfg(tmp_path: Path, name: str, method: str = "byol_equimod", epochs: int = 
                              **{"data.synthetic_size": 48, "checkpoint.every_n_steps": 1, "checkpoint.keep_steps": 2,
                                 "auto_resume.enabled": True, "objectives.equimod.param_stats_samples": 500,
                                 **overrides})
+
+
+def _complete(cfg: DictConfig) -> DictConfig:
+    """The config as `pretrain` compares it: validated, `data.num_classes` filled from the data."""
+    return validate(OmegaConf.merge(cfg, {"data": {"num_classes": 10}}))
 
 
 def _rows(run_dir: Path, version: str = "csv") -> dict[int, dict[str, str]]:
@@ -80,7 +86,7 @@ def test_sigkill_mid_epoch_then_auto_resume_matches_an_unkilled_run(tmp_path: Pa
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
     assert not (run_dir / "epoch=1-step=6.ckpt").exists()
-    assert find_resume_checkpoint(run_dir, validate(cfg)) == step4
+    assert find_resume_checkpoint(run_dir, _complete(cfg)) == step4
 
     resumed = _run(cfg_file, delay=0.0)
     err = resumed.communicate(timeout=180)[1].decode()
@@ -117,7 +123,20 @@ def test_non_finite_loss_stops_with_step_and_terms_and_keeps_checkpoint(tmp_path
     good = torch.load(run_dir / "steps" / "epoch=0-step=2.ckpt", weights_only=False)
     assert good["global_step"] == 2 and all(torch.isfinite(v).all() for v in good["state_dict"].values()
                                             if v.is_floating_point())
-    assert not (run_dir / "last.ckpt").exists()
+    # last.ckpt is the newest good checkpoint, the step-2 file itself
+    assert (run_dir / "last.ckpt").read_bytes() == (run_dir / "steps" / "epoch=0-step=2.ckpt").read_bytes()
+
+    # the advice works as written: another lr under the same name is refused, nothing touched ...
+    before = snapshot(run_dir)
+    with pytest.raises(RunDirError, match=r"fresh name"):
+        pretrain(_cfg(tmp_path, "nan", method="simclr_equimod", **{"optimizer.lr": 0.1}))
+    assert snapshot(run_dir) == before
+    # ... and the same command with auto_resume continues from step 2 to the end
+    monkeypatch.setattr(SimCLR, "invariance_step", original)
+    last = pretrain(cfg)
+    assert torch.load(last, weights_only=True)["global_step"] == 6
+    assert _rows(run_dir, "csv-resumed-epoch=0-step=2")
+    assert (run_dir / "csv" / "metrics.csv").read_bytes() == before["csv/metrics.csv"]
 
 
 def test_same_seed_same_losses(tmp_path: Path) -> None:
@@ -143,7 +162,7 @@ def test_auto_resume_skips_truncated_and_foreign_checkpoints(tmp_path: Path) -> 
     foreign["global_step"] = 10
     torch.save(foreign, run_dir / "steps" / "epoch=0-step=10.ckpt")
     with pytest.warns(UserWarning) as record:
-        chosen = find_resume_checkpoint(run_dir, validate(cfg))
+        chosen = find_resume_checkpoint(run_dir, _complete(cfg))
     messages = " ".join(str(w.message) for w in record)
     assert "step=9.ckpt: unreadable" in messages and "step=10.ckpt: trained with different optimizer" in messages
     assert chosen is not None and torch.load(chosen, weights_only=False)["global_step"] == 3
@@ -160,5 +179,6 @@ def test_atomic_checkpoint_io_keeps_the_old_file_when_a_save_fails(tmp_path: Pat
 
 
 def test_bad_step_checkpoint_settings_name_the_keys(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="checkpoint.every_n_steps and checkpoint.keep_steps must be >= 1"):
+    with pytest.raises(ValueError, match="checkpoint.keep_steps=0 is invalid: must be >= 1"):
         pretrain(_cfg(tmp_path, "bad", **{"checkpoint.keep_steps": 0}))
+    assert not (tmp_path / "ckpt").exists()

@@ -68,7 +68,7 @@ def test_command_on_a_baseline(tmp_path: Path) -> None:
     ckpt = save_method(METHODS["simclr"](cfg), tmp_path / "simclr.ckpt")
     report = run_sensitivity({"pretrained_feature_extractor": str(ckpt), "max_images": 16, "num_workers": 0,
                               "batch_size": 8})
-    saved = json.loads((tmp_path / "sensitivity_synthetic.json").read_text())
+    saved = json.loads((tmp_path / "sensitivity_synthetic-simclr.json").read_text())
     assert saved["num_fit"] == 16 and saved["num_test"] == 16 and saved["method"] == "simclr"
     assert set(saved["probe_r2"]) == {"crop", "flip", "jitter", "gray", "blur", "solarize"}
     assert set(saved["representation_shift"]) == {"crop", "flip", "jitter", "gray", "blur", "solarize", "all"}

@@ -30,13 +30,14 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torchvision.datasets.folder import find_classes, make_dataset
 
 from solo_equimod.augment.params import ParamLayout
 from solo_equimod.augment.pipeline import OriginalView
 from solo_equimod.augment.policy import ViewPolicy, layout_for
 from solo_equimod.data.batch import Batch
+from solo_equimod.data.images import DECODE_ERRORS, CorruptImageError, mode_problem
 
 if TYPE_CHECKING:
     from nvidia.dali.pipeline import Pipeline
@@ -44,10 +45,6 @@ if TYPE_CHECKING:
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 INSTALL_HINT = 'NVIDIA DALI is not installed; install the extra with `pip install -e ".[dali]"` (nvidia-dali-cuda130)'
 PREFETCH = 2  # DALI's default queue depth; also how many fed batches can be in flight at once
-
-
-class CorruptImageError(RuntimeError):
-    """An image file that cannot be read or decoded (the message names the file)."""
 
 
 def require_dali() -> None:
@@ -72,10 +69,11 @@ def _check_image(path: str) -> tuple[np.ndarray | None, tuple[int, int], str]:
     except OSError as err:
         return None, (0, 0), f"cannot read: {err}"
     try:
-        width, height = Image.open(io.BytesIO(data.tobytes())).size  # header only, cheap
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        with Image.open(io.BytesIO(data.tobytes())) as image:  # header only, cheap
+            (width, height), problem = image.size, mode_problem(image)
+    except DECODE_ERRORS as err:
         return None, (0, 0), f"not a readable JPEG/PNG image: {err}"
-    return data, (height, width), ""
+    return (None, (0, 0), problem) if problem else (data, (height, width), "")
 
 
 def decodes(path: str) -> bool:
@@ -84,7 +82,7 @@ def decodes(path: str) -> bool:
         with Image.open(path) as img:
             img.convert("RGB").load()
         return True
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+    except DECODE_ERRORS:
         return False
 
 
@@ -215,7 +213,7 @@ class _Feeder:
     def mark_bad(self, i: int, why: str) -> None:
         message = f"corrupt image file {self.files[i]!r}: {why}"
         if not self.skip_corrupt:
-            raise CorruptImageError(message + " (pass skip_corrupt=True to skip such files with a warning)")
+            raise CorruptImageError(message + " (data.skip_corrupt=true skips such files with a warning)")
         warnings.warn(f"skipping {message}", stacklevel=2)
         self.bad.add(i)
 
@@ -259,7 +257,7 @@ def _to_torch(tensor_list: Any, device: torch.device, what: str) -> torch.Tensor
     except RuntimeError as err:
         raise ValueError(
             f"DALI output '{what}' has samples of different shapes; for images of varied sizes set the "
-            "original view to Resize + CenterCrop (OriginalView(resize=256, center_crop=224))"
+            "original view to Resize + CenterCrop (data.original.resize=256 data.original.center_crop=224)"
         ) from err
     out = torch.empty(dense.shape(), dtype=to_torch_type[dense.dtype], device=device)
     feed_ndarray(dense, out)

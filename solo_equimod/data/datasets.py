@@ -7,6 +7,7 @@ turns every way that can go wrong into an error naming the dataset, the path and
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from torch.utils.data import Dataset, Subset
 from torchvision import datasets as tvd
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
+from solo_equimod.data.images import DECODE_ERRORS, CheckedImageFolder, CorruptImageError, mode_problem
 from solo_equimod.data.synthetic import SyntheticShapes
 
 DATASETS: tuple[str, ...] = (
@@ -52,7 +54,7 @@ DATASET_INFO: dict[str, DatasetInfo] = {
 }
 
 _TORCHVISION = {"cifar10": tvd.CIFAR10, "cifar100": tvd.CIFAR100, "stl10": tvd.STL10}
-_FOLDER_DATASETS = ("imagenet", "imagenet100", "custom")
+FOLDER_DATASETS = ("imagenet", "imagenet100", "custom")
 
 
 def _path_key(split: str) -> str:
@@ -94,7 +96,7 @@ def _build_torchvision(name: str, root: Path, split: str, transform: Callable | 
         raise OSError(f"dataset {name!r}: could not download into {root}: {err}") from err
 
 
-def _build_folder(name: str, root: Path, split: str, transform: Callable | None) -> Dataset:
+def _build_folder(name: str, root: Path, split: str, transform: Callable | None, skip_corrupt: bool) -> Dataset:
     key = _path_key(split)
     if not any(child.is_dir() for child in root.iterdir()):
         raise FileNotFoundError(
@@ -102,7 +104,7 @@ def _build_folder(name: str, root: Path, split: str, transform: Callable | None)
             f"{root}/<class name>/<image file>, e.g. {key}=/data/imagenet/{split}"
         )
     try:
-        return tvd.ImageFolder(str(root), transform=transform)
+        return CheckedImageFolder(str(root), transform=transform, skip_corrupt=skip_corrupt)
     except FileNotFoundError as err:  # torchvision: a class folder without images
         raise FileNotFoundError(
             f"dataset {name!r}: {key}={root} has class folders without images; every class "
@@ -111,12 +113,14 @@ def _build_folder(name: str, root: Path, split: str, transform: Callable | None)
 
 
 def build_dataset(name: str, root: str | None, split: str, transform: Callable | None = None,
-                  download: bool = False, synthetic_size: int | None = None) -> Dataset:
+                  download: bool = False, synthetic_size: int | None = None, skip_corrupt: bool = False) -> Dataset:
     """The ``split`` ("train" or "val") of dataset ``name``, yielding ``(transform(img), target)``.
 
     cifar10/cifar100/stl10 come from torchvision (downloaded into ``root`` only if
     ``download``; stl10 uses its labelled 'train' and 'test' folds). imagenet, imagenet100 and
-    custom are ``ImageFolder``s on ``root``, which is the split folder itself. synthetic is a
+    custom are ``ImageFolder``s on ``root``, which is the split folder itself, read as 8-bit RGB or
+    refused by file name (``solo_equimod.data.images``; ``skip_corrupt`` skips such files with a
+    warning). synthetic is a
     ``SyntheticShapes`` of ``synthetic_size`` images (default 2048 train / 512 val, 32 px)
     and ignores ``root``.
     """
@@ -132,7 +136,7 @@ def build_dataset(name: str, root: str | None, split: str, transform: Callable |
         path = _check_root(name, root, split, must_exist=not download)
         return _build_torchvision(name, path, split, transform, download)
     path = _check_root(name, root, split, must_exist=True)
-    return _build_folder(name, path, split, transform)
+    return _build_folder(name, path, split, transform, skip_corrupt)
 
 
 def _raw_sizes(dataset: Dataset, indices: list[int]) -> list[tuple[int, int]]:
@@ -148,9 +152,19 @@ def _raw_sizes(dataset: Dataset, indices: list[int]) -> list[tuple[int, int]]:
     if isinstance(dataset, tvd.DatasetFolder):
         sizes = []
         for i in indices:
-            with Image.open(dataset.samples[i][0]) as image:  # reads the header only
-                width, height = image.size
-            sizes.append((height, width))
+            path = dataset.samples[i][0]
+            try:
+                with Image.open(path) as image:  # reads the header only
+                    (width, height), problem = image.size, mode_problem(image)
+            except DECODE_ERRORS as err:
+                problem = f"not a readable image ({err.__class__.__name__}: {err})"
+            if problem is None:
+                sizes.append((height, width))
+            elif getattr(dataset, "skip_corrupt", False):
+                warnings.warn(f"data.skip_corrupt: skipping image file {path!r}: {problem}", stacklevel=2)
+            else:
+                raise CorruptImageError(f"image file {path!r}: {problem} (data.skip_corrupt=true skips such files "
+                                        f"with a warning)")
         return sizes
     raise TypeError(
         f"dataset_image_sizes: unsupported dataset type {type(dataset).__name__}; expected one "

@@ -73,7 +73,7 @@ def build_split(cfg: DictConfig, split: str, transform: Any) -> Dataset | None:
         return None
     size = cfg.data.synthetic_size if split == "train" else None
     return build_dataset(cfg.data.dataset, root, split, transform=transform, download=cfg.data.download,
-                         synthetic_size=size)
+                         synthetic_size=size, skip_corrupt=cfg.data.skip_corrupt)
 
 
 class PretrainDataModule(pl.LightningDataModule):

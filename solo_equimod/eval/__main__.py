@@ -3,14 +3,14 @@
     python -m solo_equimod.eval COMMAND CHECKPOINT [key=value ...]
 
 COMMAND is one of
-  knn           weighted cosine kNN top-1/top-5 (keys: k, temperature)     -> knn_<dataset>.json
-  linear        linear probe, paper Sec. 3.2.1, the protocol of main_linear.py (keys: max_epochs,
-                augment=false for the fast feature-caching variant)          -> linear_<dataset>.json
-  equivariance  Eq. 5 / Eq. 6 per augmentation, EquiMod checkpoints only   -> equivariance_<dataset>.{json,csv,png}
-  sensitivity   representation shift and parameter-probe R^2, any method  -> sensitivity_<dataset>.json
+  knn           weighted cosine kNN top-1/top-5 (keys: k, temperature)     -> knn_<dataset>-<ckpt>.json
+  linear        linear probe, Sec. 3.2.1 as main_linear.py (keys: max_epochs;
+                augment=false: the fast feature-caching variant)         -> linear_<dataset>-<ckpt>.json
+  equivariance  Eq. 5 / Eq. 6 per augmentation, checkpoints with EquiMod      -> equivariance_<dataset>-<ckpt>.{json,csv,png}
+  sensitivity   representation shift and parameter-probe R^2, any method  -> sensitivity_<dataset>-<ckpt>.json
 
-Reports go next to the checkpoint. `data.*` keys default to the checkpoint's pretraining data;
-override them to evaluate elsewhere, e.g.
+Reports go next to the checkpoint (<ckpt>: its file name without .ckpt). `data.*` keys default
+to the checkpoint's pretraining data; override them to evaluate elsewhere, e.g.
 
     python -m solo_equimod.eval equivariance trained_models/simclr_equimod-custom/last.ckpt \\
         data.dataset=custom data.train_path=/data/c10/train data.val_path=/data/c10/val max_images=2000

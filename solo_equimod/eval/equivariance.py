@@ -32,10 +32,11 @@ from solo_equimod.augment.apply import apply_view_params
 from solo_equimod.augment.pipeline import OriginalView, to_uint8_tensor
 from solo_equimod.augment.sample import sample_view_params
 from solo_equimod.checkpoints import load_for_eval
-from solo_equimod.config import DataConfig
+from solo_equimod.config import ConfigError, DataConfig
 from solo_equimod.data.datasets import DATASET_INFO
 from solo_equimod.data.pretrain import build_split, original_view
 from solo_equimod.eval.plots import bar_chart
+from solo_equimod.eval.reports import report_path
 from solo_equimod.methods import BaseMethod
 from solo_equimod.objectives import OBJECTIVES, PredictsViews
 
@@ -150,6 +151,8 @@ class EncodedViews:
 
 def view_loader(cfg: DictConfig, method: BaseMethod, split: str) -> DataLoader:
     """Seeded loader of `AugmentationViews` over `split`, for the policies `method` was trained with."""
+    if cfg.max_images is not None and cfg.max_images < 1:
+        raise ConfigError(f"max_images={cfg.max_images}: use a positive number of images, or null for all of them")
     base = build_split(cfg, split, None)
     if base is None:
         raise ValueError(f"split {split!r} has no data: set data.{split}_path")
@@ -222,20 +225,20 @@ def _plot(results: dict[str, dict[str, dict[str, float]]], measure: str, title: 
 
 def run_equivariance(raw_cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
     """The equivariance report of a checkpoint with a view-predicting objective (EquiMod): JSON + CSV
-    table and two PNG bar charts (`equivariance_<dataset>_{absolute,relative}.png`) next to the checkpoint."""
+    table and two PNG bar charts (`equivariance_<dataset>-<checkpoint stem>_{absolute,relative}.png`)
+    next to the checkpoint."""
     cfg, method = load_for_eval(raw_cfg, ViewsConfig)
     require_view_predictor(method, cfg.pretrained_feature_extractor)
     encoded = encode_views(method.backbone, view_loader(cfg, method, cfg.split), f"{cfg.split} views")
     results = equivariance_measures(method.view_predictor, encoded)  # type: ignore[arg-type]
     ckpt = Path(cfg.pretrained_feature_extractor)
-    out_dir = Path(cfg.output_dir) if cfg.output_dir else ckpt.parent
-    stem = out_dir / f"equivariance_{cfg.data.dataset}"
+    stem = report_path(ckpt, "equivariance", cfg.data.dataset, "", cfg.output_dir)
     title = f"{method.cfg.method} on {cfg.data.dataset} ({cfg.split}, n={encoded.original.shape[0]})"
     report = {"method": method.cfg.method, "checkpoint": str(ckpt), "dataset": cfg.data.dataset, "split": cfg.split,
               "num_images": encoded.original.shape[0], "seed": cfg.seed, "measures": results,
               "plots": [str(_plot(results, m, title, stem.with_name(f"{stem.name}_{m}.png")))
                         for m in ("absolute", "relative")]}
     write_csv([{"augmentation": aug, "measure": m, **stats} for aug, r in results.items() for m, stats in r.items()],
-              stem.with_suffix(".csv"))
-    write_json(report, stem.with_suffix(".json"))
+              stem.with_name(stem.name + ".csv"))
+    write_json(report, stem.with_name(stem.name + ".json"))
     return report

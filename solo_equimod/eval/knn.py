@@ -22,9 +22,11 @@ from solo_equimod.atomic import write_json
 from solo_equimod.checkpoints import load_for_eval
 from solo_equimod.config import DataConfig
 from solo_equimod.data.batch import LabelledDataset
+from solo_equimod.data.checks import check_splits
 from solo_equimod.data.datasets import num_classes_of
 from solo_equimod.data.pretrain import build_eval_transform, build_split
 from solo_equimod.eval.linear import extract_features
+from solo_equimod.eval.reports import report_path
 
 
 @dataclass
@@ -35,7 +37,7 @@ class KNNConfig:
     temperature: float = 0.1
     batch_size: int = 256
     num_workers: int = 2
-    output: Optional[str] = None  # JSON report; default: knn_<dataset>.json next to the checkpoint
+    output: Optional[str] = None  # JSON report; default: knn_<dataset>-<checkpoint stem>.json next to the checkpoint
 
 
 def knn_topk(train_feats: torch.Tensor, train_labels: torch.Tensor, test_feats: torch.Tensor,
@@ -68,13 +70,14 @@ def run_knn(raw_cfg: DictConfig | dict) -> dict:
     train_set, val_set = build_split(cfg, "train", transform), build_split(cfg, "val", transform)
     if val_set is None:
         raise ValueError("kNN evaluation needs validation data: set data.val_path")
+    check_splits(cfg, train_set, val_set)
     loader = lambda ds: DataLoader(LabelledDataset(ds), batch_size=cfg.batch_size, shuffle=False,  # noqa: E731
                                    num_workers=cfg.num_workers)
     train_feats, train_labels = extract_features(method.backbone, loader(train_set), "train features")
     val_feats, val_labels = extract_features(method.backbone, loader(val_set), "val features")
-    num_classes = cfg.data.num_classes or num_classes_of(train_set)
+    num_classes = num_classes_of(train_set)  # the evaluation data's, whatever the pretraining data had
     result = {**knn_topk(train_feats, train_labels, val_feats, val_labels, num_classes, cfg.k, cfg.temperature),
-              "k": cfg.k, "temperature": cfg.temperature, "dataset": cfg.data.dataset,
+              "k": cfg.k, "temperature": cfg.temperature, "dataset": cfg.data.dataset, "num_classes": num_classes,
               "method": method.cfg.method, "checkpoint": str(ckpt)}
-    write_json(result, Path(cfg.output) if cfg.output else ckpt.with_name(f"knn_{cfg.data.dataset}.json"))
+    write_json(result, Path(cfg.output) if cfg.output else report_path(ckpt, "knn", cfg.data.dataset))
     return result

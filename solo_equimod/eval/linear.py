@@ -28,8 +28,10 @@ from solo_equimod.atomic import write_json
 from solo_equimod.checkpoints import load_for_eval
 from solo_equimod.config import DataConfig
 from solo_equimod.data.batch import LabelledBatch, LabelledDataset
+from solo_equimod.data.checks import check_splits
 from solo_equimod.data.datasets import DATASET_INFO, num_classes_of
 from solo_equimod.data.pretrain import build_split
+from solo_equimod.eval.reports import report_path
 
 
 @dataclass
@@ -65,7 +67,7 @@ class LinearConfig:
     devices: Any = 1
     precision: str = "32-true"
     seed: int = 5
-    output: Optional[str] = None  # JSON report path; default: next to the checkpoint
+    output: Optional[str] = None  # JSON report path; default: linear_<dataset>-<checkpoint stem>.json next to it
 
 
 class LinearClassifier(pl.LightningModule):
@@ -97,7 +99,8 @@ class LinearClassifier(pl.LightningModule):
 
     def validation_step(self, batch: LabelledBatch, batch_idx: int) -> None:
         x, y = batch["image"], batch["target"]
-        self.val_preds.append(self.classifier(self.features(x)).topk(5, dim=1).indices.cpu())
+        k = min(5, self.classifier.out_features)  # top-5 of fewer than 5 classes is top-all
+        self.val_preds.append(self.classifier(self.features(x)).topk(k, dim=1).indices.cpu())
         self.val_targets.append(y.cpu())
 
     def on_validation_epoch_end(self) -> None:
@@ -169,8 +172,10 @@ def run_linear(raw_cfg: DictConfig) -> dict[str, float]:
     train_set, val_set = build_split(cfg, "train", train_tf), build_split(cfg, "val", eval_tf)
     if val_set is None:
         raise ValueError("linear evaluation needs validation data: set data.val_path")
-    num_classes = cfg.data.num_classes or num_classes_of(train_set)
-    loader = lambda ds, shuffle: DataLoader(LabelledDataset(ds), batch_size=cfg.optimizer.batch_size, shuffle=shuffle,  # noqa: E731
+    check_splits(cfg, train_set, val_set)
+    num_classes = num_classes_of(train_set)  # the evaluation data's, whatever the pretraining data had
+    loader = lambda ds, shuffle: DataLoader(LabelledDataset(ds), batch_size=cfg.optimizer.batch_size,  # noqa: E731
+                                            shuffle=shuffle,
                                             num_workers=cfg.data.num_workers)
     train_loader, val_loader = loader(train_set, True), loader(val_set, False)
     model_backbone: nn.Module | None = backbone
@@ -188,10 +193,11 @@ def run_linear(raw_cfg: DictConfig) -> dict[str, float]:
     protocol = ("augmented: RandomResizedCrop + flip through the frozen backbone (paper Sec. 3.2.1, official code)"
                 if cfg.augment else "feature-caching: features extracted once, no augmentation (fast variant)")
     result = {"top1": float(metrics["val_acc1"]) * 100, "top5": float(metrics["val_acc5"]) * 100,
-              "dataset": cfg.data.dataset, "epochs": cfg.max_epochs, "augment": cfg.augment, "protocol": protocol,
-              "test_view": f"Resize({resize}, {interpolation}) + CenterCrop({crop})", "min_lr": cfg.min_lr,
+              "dataset": cfg.data.dataset, "num_classes": num_classes, "epochs": cfg.max_epochs, "augment": cfg.augment,
+              "protocol": protocol, "test_view": f"Resize({resize}, {interpolation}) + CenterCrop({crop})",
+              "min_lr": cfg.min_lr,
               "checkpoint": str(cfg.pretrained_feature_extractor)}
-    write_json(result, Path(cfg.output) if cfg.output else Path(cfg.pretrained_feature_extractor).with_name(
-        f"linear_{cfg.data.dataset}.json"))
+    write_json(result, Path(cfg.output) if cfg.output else report_path(cfg.pretrained_feature_extractor, "linear",
+                                                                        cfg.data.dataset))
     return result
 

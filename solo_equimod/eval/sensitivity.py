@@ -25,6 +25,7 @@ from solo_equimod.atomic import write_json
 from solo_equimod.augment import layout_for, policies_from_config
 from solo_equimod.checkpoints import load_for_eval
 from solo_equimod.eval.equivariance import ViewsConfig, encode_views, summarize, view_loader
+from solo_equimod.eval.reports import report_path
 
 RIDGE_GRID = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)
 
@@ -85,7 +86,7 @@ def select_ridge(x: torch.Tensor, y: torch.Tensor, grid: Sequence[float] = RIDGE
 
 
 def run_sensitivity(raw_cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
-    """Sensitivity report of any checkpoint: `sensitivity_<dataset>.json` next to it."""
+    """Sensitivity report of any checkpoint: `sensitivity_<dataset>-<checkpoint stem>.json` next to it."""
     cfg, method = load_for_eval(raw_cfg, SensitivityConfig)
     layout = layout_for(policies_from_config(method.cfg.augmentations))
     fit = encode_views(method.backbone, view_loader(cfg, method, cfg.probe_split), f"{cfg.probe_split} views")
@@ -99,6 +100,5 @@ def run_sensitivity(raw_cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
               "probe_split": cfg.probe_split, "split": cfg.split, "num_fit": fit.original.shape[0],
               "num_test": test.original.shape[0], "ridge": ridge, "seed": cfg.seed,
               "representation_shift": shift, "probe_r2": r2}
-    out_dir = Path(cfg.output_dir) if cfg.output_dir else ckpt.parent
-    write_json(report, out_dir / f"sensitivity_{cfg.data.dataset}.json")
+    write_json(report, report_path(ckpt, "sensitivity", cfg.data.dataset, folder=cfg.output_dir))
     return report

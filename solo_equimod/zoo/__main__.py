@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_parser(cmd, help=text).add_argument("name")
     exp = sub.add_parser("export", help="slim weights + manifest entry from a checkpoint and its eval JSON")
     exp.add_argument("checkpoint", type=Path)
-    exp.add_argument("--eval-json", type=Path, required=True, help="e.g. linear_<dataset>.json of main_linear.py")
+    exp.add_argument("--eval-json", type=Path, required=True, help="e.g. linear_<dataset>-last.json of main_linear.py")
     exp.add_argument("--name", required=True)
     exp.add_argument("--out", type=Path, required=True, help="where the slim weights file is written")
     exp.add_argument("--url", required=True, help="where the file will be served (a path relative to the manifest is fine)")

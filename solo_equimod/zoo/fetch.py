@@ -90,10 +90,14 @@ def fetch(url: str, sha256: str, size: int, filename: str, cache: str | Path | N
     if target.is_file():
         _check(target, str(target), sha256, size)
         return target
-    folder.mkdir(parents=True, exist_ok=True)
-    with _open(url, Path(base_dir), timeout) as src:
-        atomic.replace_with(target, lambda out: _download(src, out, url, sha256, size),
-                            f".{filename}.{os.getpid()}.partial")  # unique: a shared cache may see two downloads
+    try:  # files get the usual permissions (0666 less the umask), so a shared cache works
+        folder.mkdir(parents=True, exist_ok=True)
+        with _open(url, Path(base_dir), timeout) as src:
+            atomic.replace_with(target, lambda out: _download(src, out, url, sha256, size),
+                                f".{filename}.{os.getpid()}.partial")  # unique: a shared cache may see two downloads
+    except OSError as err:  # read-only, not a folder, disk full
+        raise ZooError(f"cannot write to the zoo cache {folder} ({err.strerror or err}); pass --cache or set "
+                       f"${CACHE_ENV} to a writable folder") from err
     return target
 
 

@@ -52,6 +52,9 @@ def _entry(raw: dict[str, Any], path: Path) -> ZooEntry:
     missing = [k for k in REQUIRED if k not in raw]
     if missing:
         raise ValueError(f"{path}: entry {raw.get('name', '?')!r} lacks {', '.join(missing)}")
+    name = str(raw["name"])
+    if not name or name in (".", "..") or any(c in name for c in "/\\\0"):  # it names the cached file
+        raise ValueError(f"{path}: entry name {name!r} must be a plain file name (no '/', '\\' or '..')")
     unknown = set(raw) - (set(ZooEntry.__dataclass_fields__) - {"base_dir"})
     if unknown:
         raise ValueError(f"{path}: entry {raw['name']!r} has unknown field(s) {sorted(unknown)}")
@@ -59,12 +62,23 @@ def _entry(raw: dict[str, Any], path: Path) -> ZooEntry:
 
 
 def load_manifest(path: str | Path | None = None) -> dict[str, ZooEntry]:
-    """Entries by name; a missing field, an unknown field or a duplicate name names the entry."""
+    """Entries by name. Bad JSON, a wrong shape, a missing or unknown field or a duplicate name is a
+    ValueError naming the file (and the entry)."""
     path = Path(path) if path is not None else default_manifest_path()
     if not path.is_file():
         raise FileNotFoundError(f"zoo manifest {path} does not exist; pass --manifest or set ${MANIFEST_ENV}")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"zoo manifest {path} is not valid JSON: {err}") from err
+    if not isinstance(data, dict) or not isinstance(data.get("models"), list):
+        found = type(data).__name__ if not isinstance(data, dict) else \
+            ("no 'models' key" if "models" not in data else f"'models' of type {type(data['models']).__name__}")
+        raise ValueError(f"zoo manifest {path} must be a JSON object with a 'models' list, found {found}")
     entries: dict[str, ZooEntry] = {}
-    for raw in json.loads(path.read_text())["models"]:
+    for i, raw in enumerate(data["models"]):
+        if not isinstance(raw, dict):
+            raise ValueError(f"zoo manifest {path}: models[{i}] must be an object, found {type(raw).__name__}")
         entry = _entry(raw, path)
         if entry.name in entries:
             raise ValueError(f"{path}: duplicate entry name {entry.name!r}")

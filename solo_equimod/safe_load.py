@@ -1,0 +1,49 @@
+"""Read checkpoint and zoo files without executing pickled code.
+
+`torch.load(weights_only=True)` unpickles only tensors, primitive values and plain containers;
+any other object (a class instance whose `__reduce__` could run arbitrary code) stops the load
+before it is built. Our Lightning checkpoints and slim zoo files hold nothing else (the config
+is stored as a plain dict), so no extra safe globals are needed; a file that needs one is
+refused with a message naming it, whatever its origin.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+class UnsafeCheckpointError(ValueError):
+    """A file that holds pickled objects other than tensors and plain containers."""
+
+
+class UnreadableCheckpointError(ValueError):
+    """A file that is not a readable torch file (truncated, empty, or another format)."""
+
+
+# e.g. "Unsupported global: GLOBAL getattr was not an allowed global by default", "Unsupported operand 149"
+_WHY = re.compile(r"Unsupported [^\n.]*")
+
+
+def load_checkpoint_file(path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False) -> Any:
+    """The object stored in `path`, loaded with `weights_only=True`.
+
+    Raises UnsafeCheckpointError (nothing of the file was executed) or UnreadableCheckpointError,
+    both naming the file."""
+    path = Path(path)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as err:
+        found = _WHY.search(str(err))
+        what = found.group(0) if found else str(err).splitlines()[0]
+        raise UnsafeCheckpointError(
+            f"{path} holds pickled objects other than tensors and plain containers ({what}); it was refused "
+            f"without running them. solo-equimod checkpoints never contain such objects: this file was made "
+            f"by other code, and loading it could execute anything"
+        ) from err
+    except Exception as err:  # torch raises several types for truncated or foreign files
+        raise UnreadableCheckpointError(f"{path} could not be read ({err.__class__.__name__}: {err})") from err

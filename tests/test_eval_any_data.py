@@ -1,0 +1,74 @@
+"""Evaluation works on any labelled dataset: fewer than 5 classes and another class count than
+pretraining (the classifier is sized from the evaluation data), one report per checkpoint, and
+bad requests refused before anything is written."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from solo_equimod.checkpoints import save_method
+from solo_equimod.config import ConfigError
+from solo_equimod.eval.__main__ import main as eval_cli
+from solo_equimod.eval.knn import run_knn
+from solo_equimod.eval.linear import run_linear
+from solo_equimod.methods import METHODS
+
+from .conftest import snapshot, tiny_pretrain_cfg, write_image_folder
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> tuple[Path, dict[str, object]]:
+    """A 10-class (synthetic) checkpoint and a 3-class custom dataset to evaluate it on."""
+    torch.manual_seed(0)
+    cfg = tiny_pretrain_cfg("simclr", tmp_path, **{"data.num_classes": 10, "method_kwargs.proj_hidden_dim": 32})
+    ckpt = save_method(METHODS["simclr"](cfg), tmp_path / "run" / "last.ckpt")
+    data = {"dataset": "custom", "train_path": str(write_image_folder(tmp_path / "train", 3, 6, seed=0)),
+            "val_path": str(write_image_folder(tmp_path / "val", 3, 3, seed=1)), "num_workers": 0}
+    return ckpt, data
+
+
+def test_linear_and_knn_on_three_classes_after_ten_class_pretraining(setup: tuple[Path, dict]) -> None:
+    ckpt, data = setup
+    linear = run_linear({"pretrained_feature_extractor": str(ckpt), "data": data, "max_epochs": 2, "augment": False,
+                         "accelerator": "cpu"})
+    knn = run_knn({"pretrained_feature_extractor": str(ckpt), "data": data, "k": 3, "num_workers": 0})
+    for report in (linear, knn):
+        # 3 classes: the classifier has 3 outputs and "top-5" is top-3, which always holds the label
+        assert report["num_classes"] == 3 and report["top5"] == 100.0 and 0 <= report["top1"] <= 100
+    assert json.loads((ckpt.parent / "linear_custom-last.json").read_text()) == linear
+    assert json.loads((ckpt.parent / "knn_custom-last.json").read_text()) == knn
+
+
+def test_a_report_of_another_checkpoint_is_never_overwritten(setup: tuple[Path, dict]) -> None:
+    ckpt, data = setup
+    other = shutil.copyfile(ckpt, ckpt.with_name("epoch=0-step=1.ckpt"))
+    run_knn({"pretrained_feature_extractor": str(ckpt), "data": data, "k": 3, "num_workers": 0})
+    first = snapshot(ckpt.parent)
+    run_knn({"pretrained_feature_extractor": str(other), "data": data, "k": 1, "num_workers": 0})
+    after = snapshot(ckpt.parent)
+    assert {k: after[k] for k in first} == first
+    assert json.loads(after["knn_custom-epoch=0-step=1.json"])["k"] == 1
+
+
+def test_validation_classes_other_than_training_are_refused(setup: tuple[Path, dict], tmp_path: Path) -> None:
+    ckpt, data = setup
+    data = {**data, "val_path": str(write_image_folder(tmp_path / "val4", 4, 1))}
+    before = snapshot(ckpt.parent)
+    with pytest.raises(ConfigError, match=r"has other classes than data.train_path.*only in val: \['c3'\]"):
+        run_knn({"pretrained_feature_extractor": str(ckpt), "data": data, "num_workers": 0})
+    assert snapshot(ckpt.parent) == before
+
+
+@pytest.mark.parametrize("command", ["sensitivity", "equivariance"])
+def test_zero_images_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str) -> None:
+    cfg = tiny_pretrain_cfg("simclr_equimod", tmp_path, **{"data.num_classes": 10})
+    ckpt = save_method(METHODS["simclr_equimod"](cfg), tmp_path / "run" / "last.ckpt")
+    before = snapshot(ckpt.parent)
+    assert eval_cli([command, str(ckpt), "max_images=0"]) == 2
+    assert "max_images=0: use a positive number of images" in capsys.readouterr().err
+    assert snapshot(ckpt.parent) == before
