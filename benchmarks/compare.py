@@ -186,11 +186,12 @@ def report(out_dir: Path, meta: dict[str, Any]) -> str:
                       f"{measure} ({eq_name.split(',')[0]})", f"{measure} displacement per augmentation",
                       out_dir / f"equivariance_{measure}.png")
 
-    groups = list(runs[order[-1]][0]["sensitivity"]["probe_r2"]) if order else []
+    groups = list(dict.fromkeys(g for m in order for g in runs[m][0]["sensitivity"]["probe_r2"]))
     rows = ["| method | " + " | ".join(groups) + " | shift: all |", "|---|" + "---|" * (len(groups) + 1)]
     for m in order:
-        rs = runs[m]
-        cells = [_stat([100 * r["sensitivity"]["probe_r2"].get(g, float("nan")) for r in rs]) for g in groups]
+        rs = runs[m]  # "-": the run's policy has no such augmentation
+        cells = [_stat([100 * r["sensitivity"]["probe_r2"][g] for r in rs if g in r["sensitivity"]["probe_r2"]])
+                 for g in groups]
         shift = _stat([100 * r["sensitivity"]["representation_shift"]["all"]["mean"] for r in rs])
         rows.append(f"| {m} | " + " | ".join(cells) + f" | {shift} |")
     tables += ["Parameter-probe R² × 100 per augmentation group (ridge on [h(x), h(t(x))], fit on train, "
