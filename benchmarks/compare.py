@@ -9,7 +9,8 @@ from whatever finished.
     python benchmarks/compare.py --seeds 0 1 2 -- data.dataset=custom \\
         data.train_path=/work/shared/data/cifar10-subset/train data.val_path=/work/shared/data/cifar10-subset/val \\
         max_epochs=1 limit_train_batches=12
-    python benchmarks/compare.py --runs simclr simclr_rotation essl_jigsaw=essl,objectives.transform_prediction.task=jigsaw \\
+    python benchmarks/compare.py --runs simclr simclr_rotation \\
+        essl_jigsaw=essl,objectives.transform_prediction.task=jigsaw \\
         --out-dir benchmarks/results/compare_objectives --markers objectives -- ...   # throughput ratios to the first run
 """
 

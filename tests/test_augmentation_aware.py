@@ -28,7 +28,7 @@ from solo_equimod.methods import METHODS
 from solo_equimod.objectives import OBJECTIVES
 from solo_equimod.training import pretrain
 from tests.conftest import REPO, tiny_pretrain_cfg
-from tests.test_methods import fixed_batch
+from tests.test_methods import fixed_batch, train_on_fixed_batch
 
 SMALL = {"rotation": {"hidden_dim": 32}, "transform_prediction": {"hidden_dim": 32, "task": "jigsaw"},
          "augself": {"hidden_dim": 16}, "equimod": {"proj_hidden_dim": 32, "param_stats_samples": 200}}
@@ -166,15 +166,7 @@ def test_unknown_task_names_the_valid_ones(tmp_path) -> None:
 def test_each_objective_loss_goes_down_on_a_fixed_batch(method, objectives, tmp_path) -> None:
     torch.manual_seed(0)
     model = METHODS[method](validate(_cfg(tmp_path, objectives, method=method)))
-    batch = _batch(model.cfg)
-    opt = torch.optim.Adam([p for m in model.learnable_params for p in m.parameters()], lr=1e-3)
-    history = []
-    for _ in range(30):
-        out, _ = model.ssl_step(batch)
-        opt.zero_grad()
-        out["loss"].backward()
-        opt.step()
-        history.append({k: float(v) for k, v in out.items()})
+    history = train_on_fixed_batch(model, _batch(model.cfg))
     for name in objectives:
         assert history[-1][f"{name}_loss"] < 0.8 * history[0][f"{name}_loss"], name
     if method == "essl":

@@ -21,5 +21,5 @@ METHOD_ALIASES: dict[str, tuple[str, tuple[str, ...]]] = {
     f"{base}_equimod": (base, ("equimod",)) for base in ("simclr", "byol", "barlow_twins", "vicreg")
 }
 
-__all__ = ["METHOD_ALIASES", "OBJECTIVES", "AugSelf", "EquiMod", "Features", "Objective", "ObjectiveContext", "PredictsViews",
-           "Rotation", "TransformPrediction"]
+__all__ = ["METHOD_ALIASES", "OBJECTIVES", "AugSelf", "EquiMod", "Features", "Objective", "ObjectiveContext",
+           "PredictsViews", "Rotation", "TransformPrediction"]
