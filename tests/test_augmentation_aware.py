@@ -30,13 +30,14 @@ from solo_equimod.training import pretrain
 from tests.conftest import REPO, tiny_pretrain_cfg
 from tests.test_methods import fixed_batch, train_on_fixed_batch
 
+HEADS = {"simclr": {"proj_hidden_dim": 32}, "byol": {"proj_hidden_dim": 32, "pred_hidden_dim": 32, "proj_output_dim": 16}}
 SMALL = {"rotation": {"hidden_dim": 32}, "transform_prediction": {"hidden_dim": 32, "task": "jigsaw"},
          "augself": {"hidden_dim": 16}, "equimod": {"proj_hidden_dim": 32, "param_stats_samples": 200}}
 
 
 def _cfg(tmp_path: Path, objectives: list[str], method: str = "simclr", **overrides: Any):
     return tiny_pretrain_cfg(method, tmp_path, "simclr", **{
-        "data.num_classes": 10, "method_kwargs": {"proj_hidden_dim": 32} if method == "simclr" else {},
+        "data.num_classes": 10, "method_kwargs": HEADS.get(method, {}),
         "objectives": {name: SMALL[name] for name in objectives}, **overrides})
 
 
@@ -160,8 +161,7 @@ def test_unknown_task_names_the_valid_ones(tmp_path) -> None:
 
 
 # ----- training -------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("method,objectives", [("simclr", ["rotation"]), ("simclr", ["augself"]),
-                                               ("essl", ["transform_prediction"]),
+@pytest.mark.parametrize("method,objectives", [("essl", ["transform_prediction"]), ("byol", ["rotation", "augself"]),
                                                ("simclr", ["equimod", "rotation", "augself"])])
 def test_each_objective_loss_goes_down_on_a_fixed_batch(method, objectives, tmp_path) -> None:
     torch.manual_seed(0)
