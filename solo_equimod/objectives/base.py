@@ -4,7 +4,8 @@ An objective declares what it needs from the batch (`inputs`: the original image
 inputs it asks the pipeline to make per image), which batch inputs it reads backbone features of
 (`encodes`, alone or in the views' BatchNorm batches: `encodes_apart`), owns its modules (trained,
 checkpointed and exported with the method), may prepare itself once from the training data
-(`prepare`), and returns `{"loss": ..., more logs}`. The method adds `weight * loss` to its own loss (EquiMod Eq. 4: L = L_inv + lambda * L_EquiMod).
+(`prepare`), and returns `{"loss": ..., more logs}`. The method adds `weight * loss` to its own loss
+(EquiMod Eq. 4: L = L_inv + lambda * L_EquiMod).
 """
 
 from __future__ import annotations
