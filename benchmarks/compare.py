@@ -1,13 +1,17 @@
-"""Baselines against their +EquiMod versions under one budget: pretrain every method with the same
-seeds and settings, evaluate each checkpoint (kNN, linear probe, equivariance for EquiMod models,
-augmentation sensitivity), add a randomly initialised backbone per seed as the floor, and measure
-training throughput of each method side by side. Writes `summary.json`, `table.md` and PNG plots
-to the results folder; finished runs are kept (`runs/<method>-s<seed>/result.json`), so a rerun
-resumes, and `--report-only` rebuilds the tables from whatever finished.
+"""Baselines against their +EquiMod versions (or any list of configs, `--runs`) under one budget:
+pretrain every run with the same seeds and settings, evaluate each checkpoint (kNN, linear probe,
+equivariance for models with a view predictor such as EquiMod's, augmentation sensitivity), add a
+randomly initialised backbone per seed as the floor, and measure training throughput side by side.
+Writes `summary.json`, `table.md` and PNG plots to the results folder; finished runs are kept
+(`runs/<label>-s<seed>/result.json`), so a rerun resumes, and `--report-only` rebuilds the tables
+from whatever finished.
 
     python benchmarks/compare.py --seeds 0 1 2 -- data.dataset=custom \\
         data.train_path=/work/shared/data/cifar10-subset/train data.val_path=/work/shared/data/cifar10-subset/val \\
         max_epochs=1 limit_train_batches=12
+    python benchmarks/compare.py --runs simclr simclr_rotation \\
+        essl_jigsaw=essl,objectives.transform_prediction.task=jigsaw \\
+        --out-dir benchmarks/results/compare_objectives --markers objectives -- ...   # throughput ratios to the first run
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
-from benchmarks.step_time import build, time_step
+from benchmarks.step_time import build_from_config, parse_run, side_by_side
 from solo_equimod import atomic
 from solo_equimod.atomic import write_json
 from solo_equimod.checkpoints import save_method
@@ -40,6 +44,7 @@ from solo_equimod.eval.plots import bar_chart
 from solo_equimod.eval.sensitivity import run_sensitivity
 from solo_equimod.hydra_schemas import register_schemas
 from solo_equimod.methods import METHODS
+from solo_equimod.objectives import OBJECTIVES, PredictsViews
 from solo_equimod.training import pretrain
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,31 +84,28 @@ class PeakRSS:
         return (self.peak - self.start) / 2**20
 
 
-def throughput(bases: list[str], backbone: str, batch_size: int, steps: int, warmup: int) -> list[dict[str, Any]]:
-    """Images/s and peak memory of one training step per method; each baseline and its +EquiMod
-    version alternate step by step so that machine load hits both alike."""
+def throughput(groups: list[dict[str, DictConfig]], batch_size: int, steps: int, warmup: int) -> list[dict[str, Any]]:
+    """Images/s and peak memory of one training step per run; the runs of a group (a baseline and its
+    +EquiMod version, or every `--runs` entry) alternate step by step so that machine load hits all
+    alike; each ratio is to the group's first run."""
     rows = []
-    for base in bases:
-        pair = {m: build(m, backbone, batch_size) for m in (base, f"{base}_equimod")}
-        opts = {m: torch.optim.SGD(model.parameters(), lr=1e-3) for m, (model, _) in pair.items()}
-        times: dict[str, list[float]] = {m: [] for m in pair}
-        peaks: dict[str, float] = {m: 0.0 for m in pair}
-        for step in range(warmup + steps):
-            for m, (model, batch) in pair.items():
-                with PeakRSS() as mem:
-                    t = time_step(model, batch, opts[m])
-                if step >= warmup:
-                    times[m].append(t)
-                    peaks[m] = max(peaks[m], mem.delta_mb)
-            print(f"throughput {base}: step {step + 1}/{warmup + steps}", flush=True)
-        for m in pair:
-            med = statistics.median(times[m])
-            rows.append({"method": m, "step_s": med, "images_per_s": batch_size / med, "peak_mem_mb": peaks[m],
-                         "ratio_to_baseline": med / statistics.median(times[base])})
+    for group in groups:
+        steps_of = side_by_side({m: build_from_config(cfg, batch_size) for m, cfg in group.items()}, steps, warmup,
+                                measure=PeakRSS)
+        reference = statistics.median(t for t, _ in steps_of[next(iter(group))])
+        for m, recorded in steps_of.items():
+            med = statistics.median(t for t, _ in recorded)
+            rows.append({"method": m, "step_s": med, "images_per_s": batch_size / med,
+                         "peak_mem_mb": max(mem.delta_mb for _, mem in recorded), "ratio_to_baseline": med / reference})
     return rows
 
 
 # ----- one run ------------------------------------------------------------------------------------
+def predicts_views(cfg: DictConfig) -> bool:
+    """Whether a run has an objective that predicts views' embeddings (the equivariance measures need one)."""
+    return any(issubclass(OBJECTIVES[name], PredictsViews) for name in (cfg.get("objectives") or {}))
+
+
 def evaluate(ckpt: Path, data: dict[str, Any], args: argparse.Namespace, equimod: bool) -> dict[str, Any]:
     """Evaluations 1-3 of one checkpoint (reports also land next to it)."""
     views = {"pretrained_feature_extractor": str(ckpt), "data": data, "max_images": args.max_images,
@@ -136,7 +138,7 @@ def run_one(label: str, seed: int, cfg: DictConfig, args: argparse.Namespace, ou
     pretrain_s = time.perf_counter() - start
     data = OmegaConf.to_container(cfg.data, resolve=True)
     result = {"method": label, "seed": seed, "pretrain_s": pretrain_s,
-              **evaluate(ckpt, data, args, equimod=label.endswith("_equimod"))}
+              **evaluate(ckpt, data, args, equimod=predicts_views(cfg))}
     write_json(result, done)
     return result
 
@@ -150,12 +152,13 @@ def _stat(values: list[float]) -> str:
 
 
 def report(out_dir: Path, meta: dict[str, Any]) -> str:
-    """Markdown tables and plots from every finished run."""
+    """Markdown tables and plots from every finished run, in the order of `meta["labels"]`."""
     runs: dict[str, list[dict[str, Any]]] = {}
     for path in sorted((out_dir / "runs").glob("*/result.json")):
         r = json.loads(path.read_text())
         runs.setdefault(r["method"], []).append(r)
-    order = [m for m in [RANDOM, *[x for b in BASES for x in (b, f"{b}_equimod")]] if m in runs]
+    labels = meta.get("labels") or [x for b in BASES for x in (b, f"{b}_equimod")]
+    order = [m for m in [RANDOM, *labels] if m in runs]
     lines = ["| method | seeds | linear top-1 | kNN top-1 | pretrain s/run |", "|---|---|---|---|---|"]
     for m in order:
         rs = runs[m]
@@ -163,7 +166,7 @@ def report(out_dir: Path, meta: dict[str, Any]) -> str:
                      f"{_stat([r['knn']['top1'] for r in rs])} | {statistics.mean(r['pretrain_s'] for r in rs):.0f} |")
     tables = ["Linear probe and kNN top-1 (%), mean ± std over seeds:", "", *lines, ""]
 
-    eq = [m for m in order if m.endswith("_equimod")]
+    eq = [m for m in order if "equivariance" in runs[m][0]]
     if eq:
         augs = list(runs[eq[0]][0]["equivariance"]["measures"])
         for measure, key, ref in (("absolute", "mean", 0.0), ("relative", "median", 1.0)):
@@ -184,11 +187,12 @@ def report(out_dir: Path, meta: dict[str, Any]) -> str:
                       f"{measure} ({eq_name.split(',')[0]})", f"{measure} displacement per augmentation",
                       out_dir / f"equivariance_{measure}.png")
 
-    groups = list(runs[order[-1]][0]["sensitivity"]["probe_r2"]) if order else []
+    groups = list(dict.fromkeys(g for m in order for g in runs[m][0]["sensitivity"]["probe_r2"]))
     rows = ["| method | " + " | ".join(groups) + " | shift: all |", "|---|" + "---|" * (len(groups) + 1)]
     for m in order:
-        rs = runs[m]
-        cells = [_stat([100 * r["sensitivity"]["probe_r2"].get(g, float("nan")) for r in rs]) for g in groups]
+        rs = runs[m]  # "-": the run's policy has no such augmentation
+        cells = [_stat([100 * r["sensitivity"]["probe_r2"][g] for r in rs if g in r["sensitivity"]["probe_r2"]])
+                 for g in groups]
         shift = _stat([100 * r["sensitivity"]["representation_shift"]["all"]["mean"] for r in rs])
         rows.append(f"| {m} | " + " | ".join(cells) + f" | {shift} |")
     tables += ["Parameter-probe R² × 100 per augmentation group (ridge on [h(x), h(t(x))], fit on train, "
@@ -196,7 +200,8 @@ def report(out_dir: Path, meta: dict[str, Any]) -> str:
                "", *rows, ""]
 
     if meta.get("throughput"):
-        rows = ["| method | s/step | images/s | peak step memory (MB) | ratio to baseline |", "|---|---|---|---|---|"]
+        reference = "baseline" if not meta.get("runs") else meta["labels"][0]
+        rows = [f"| method | s/step | images/s | peak step memory (MB) | ratio to {reference} |", "|---|---|---|---|---|"]
         for r in meta["throughput"]:
             rows.append(f"| {r['method']} | {r['step_s']:.3f} | {r['images_per_s']:.0f} | {r['peak_mem_mb']:.0f} | "
                         f"{r['ratio_to_baseline']:.2f}x |")
@@ -214,22 +219,22 @@ def report(out_dir: Path, meta: dict[str, Any]) -> str:
     return text
 
 
-MARKERS = ("<!-- compare:begin -->", "<!-- compare:end -->")
-
-
-def write_into_markdown(path: Path, text: str) -> None:
-    """Replace the block between MARKERS in `path` (e.g. BENCHMARKS.md) with `text`, atomically."""
+def write_into_markdown(path: Path, text: str, name: str = "compare") -> None:
+    """Replace the block between `<!-- name:begin -->` and `<!-- name:end -->` in `path` (e.g.
+    BENCHMARKS.md) with `text`, atomically."""
     doc = path.read_text()
-    begin, end = doc.find(MARKERS[0]), doc.find(MARKERS[1])
+    markers = (f"<!-- {name}:begin -->", f"<!-- {name}:end -->")
+    begin, end = doc.find(markers[0]), doc.find(markers[1])
     if begin < 0 or end < begin:
-        raise ValueError(f"{path} has no '{MARKERS[0]}' ... '{MARKERS[1]}' block to write the tables into")
-    atomic.write_text(path, doc[:begin + len(MARKERS[0])] + "\n" + text.rstrip() + "\n" + doc[end:])
+        raise ValueError(f"{path} has no '{markers[0]}' ... '{markers[1]}' block to write the tables into")
+    atomic.write_text(path, doc[:begin + len(markers[0])] + "\n" + text.rstrip() + "\n" + doc[end:])
 
 
 def compose_with(config: str, overrides: list[str]) -> DictConfig:
     """The config with the overrides; `objectives.<name>.*` ones only where that objective is configured,
     so one command line sets e.g. EquiMod's head width for the +EquiMod runs and leaves the baselines alone."""
-    has = set(compose(config_name=config).get("objectives") or {})
+    has = set(compose(config_name=config, overrides=[o for o in overrides if o.startswith("+objectives.")])
+              .get("objectives") or {})
     keep = [o for o in overrides if not o.startswith("objectives.") or o.split(".")[1] in has]
     return compose(config_name=config, overrides=keep)
 
@@ -238,6 +243,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config-dir", default=str(REPO / "scripts/pretrain/synthetic"))
     parser.add_argument("--bases", nargs="+", default=list(BASES), choices=BASES)
+    parser.add_argument("--runs", nargs="+", help="`label=config[,override...]` instead of the bases' pairs; "
+                                                   "throughput ratios are to the first")
+    parser.add_argument("--markers", default="compare", help="the Markdown block: <!-- NAME:begin/end -->")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--linear-epochs", type=int, default=30)
     parser.add_argument("--linear-protocol", choices=["augmented", "cached"], default="augmented",
@@ -257,17 +265,22 @@ def main() -> None:
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     if not args.report_only:
         register_schemas()
+        specs = [parse_run(r) for r in args.runs] if args.runs else \
+            [(x, x, []) for b in args.bases for x in (b, f"{b}_equimod")]
         with initialize_config_dir(str(Path(args.config_dir).resolve()), version_base="1.3"):
-            cfgs = {m: compose_with(m if m != RANDOM else "simclr", args.overrides)
-                    for m in [RANDOM, *[x for b in args.bases for x in (b, f"{b}_equimod")]]}
+            cfgs = {label: compose_with(config, [*args.overrides, *extra])
+                    for label, config, extra in [(RANDOM, "simclr", []), *specs]}
+        groups = [{label: cfgs[label] for label, _, _ in specs}] if args.runs else \
+            [{m: cfgs[m] for m in (b, f"{b}_equimod")} for b in args.bases]
         if "throughput" not in meta:
-            backbone, batch = cfgs["simclr"].backbone.name, int(cfgs["simclr"].optimizer.batch_size)
-            meta = {"overrides": args.overrides, "seeds": args.seeds, "args": vars(args),
+            backbone, batch = cfgs[RANDOM].backbone.name, int(cfgs[RANDOM].optimizer.batch_size)
+            meta = {"overrides": args.overrides, "seeds": args.seeds, "args": vars(args), "runs": args.runs,
+                    "labels": [label for label, _, _ in specs],
                     "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
                                f"{'CUDA' if torch.cuda.is_available() else 'CPU only'}",
-                    "throughput_setup": f"{backbone}, batch {batch} (+ original for EquiMod), synthetic tensors, "
-                                        f"median of {args.throughput_steps} steps",
-                    "throughput": throughput(args.bases, backbone, batch, args.throughput_steps, warmup=1)}
+                    "throughput_setup": f"{backbone}, batch {batch} made by each run's pipeline on random images "
+                                        f"(+ each run's extra inputs), median of {args.throughput_steps} steps",
+                    "throughput": throughput(groups, batch, args.throughput_steps, warmup=1)}
             write_json(meta, meta_path)
         labels = [*[m for m in cfgs if m != RANDOM], RANDOM]
         for seed in args.seeds:  # seed-major, pairs first: a cut-short run still compares each pair
@@ -281,7 +294,7 @@ def main() -> None:
                 report(out_dir, meta)
     text = report(out_dir, meta)
     if args.benchmarks_md:
-        write_into_markdown(Path(args.benchmarks_md), text)
+        write_into_markdown(Path(args.benchmarks_md), text, args.markers)
     print(text)
 
 

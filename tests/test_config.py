@@ -6,10 +6,13 @@ import pytest
 
 from solo_equimod.config import ConfigError, validate
 from solo_equimod.hydra_schemas import register_schemas
-from solo_equimod.methods import METHODS
+from solo_equimod.objectives import METHOD_ALIASES
 from solo_equimod.preflight import check_pretrain_config
 from solo_equimod.training import pretrain
 from tests.conftest import REPO, tiny_pretrain_cfg
+
+# the invariance methods, which every dataset folder has a config for, plain and `_equimod`
+INVARIANCE = sorted({*METHOD_ALIASES, *(base for base, _ in METHOD_ALIASES.values())})
 
 
 def test_shipped_configs_validate():
@@ -23,12 +26,20 @@ def test_shipped_configs_validate():
     for folder in ("cifar", "imagenet", "imagenet-100", "synthetic"):
         path = REPO / "scripts/pretrain" / folder
         with initialize_config_dir(str(path), version_base="1.3"):
-            for method in METHODS:  # the `<base>_equimod` configs are <base> + objectives.equimod
+            for method in INVARIANCE:  # the `<base>_equimod` configs are <base> + objectives.equimod
                 cfg = validate(compose(config_name=method))
                 assert cfg.method == method.removesuffix("_equimod") and cfg.name == f"{method}-{cfg.data.dataset}"
                 assert list(cfg.objectives) == (["equimod"] if method.endswith("_equimod") else [])
                 if cfg.data.format != "dali" or importlib.util.find_spec("nvidia.dali"):
                     check_pretrain_config(cfg)
+    for folder in ("cifar", "stl10", "imagenet", "imagenet-100", "synthetic"):  # and every other config there
+        path = REPO / "scripts/pretrain" / folder
+        with initialize_config_dir(str(path), version_base="1.3"):
+            for config in sorted(p.stem for p in path.glob("*.yaml") if not p.name.startswith("_")):
+                cfg = validate(compose(config_name=config))
+                assert cfg.name.endswith(f"-{cfg.data.dataset}"), config
+                assert [n for n in cfg.objectives if f"_{n}" not in config] == (["transform_prediction"]
+                                                                                 if cfg.method == "essl" else []), config
 
 
 def test_paper_values_in_cifar_configs():

@@ -191,7 +191,8 @@ def _same_state(a: nn.Module, b: nn.Module) -> None:
 @pytest.mark.parametrize("method", [*sorted(METHODS), "simclr+equimod+gray_match"])
 def test_models_pickle_and_torch_save(method, tmp_path, gray_match):
     cfg = (_two_objective_cfg("simclr", tmp_path) if "+" in method
-           else tiny_pretrain_cfg(method, tmp_path, **{"data.num_classes": 10, "method_kwargs": {"proj_hidden_dim": 32}}))
+           else tiny_pretrain_cfg(method, tmp_path, **{"data.num_classes": 10, "method_kwargs": {
+               k: 32 for k in ("proj_hidden_dim",) if k in METHODS[method].KWARGS_DEFAULTS}}))
     model = METHODS[cfg.method](cfg).eval()
     copy = pickle.loads(pickle.dumps(model))
     _same_state(model, copy)

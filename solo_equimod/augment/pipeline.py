@@ -47,6 +47,11 @@ class OriginalView:
         return image
 
 
+def normalize(image: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """uint8 image -> float in [0, 1] -> standardised per channel."""
+    return F.normalize(F.to_dtype(image, torch.float32, scale=True), list(mean), list(std))
+
+
 def to_uint8_tensor(image: Image.Image | torch.Tensor) -> torch.Tensor:
     """PIL image or uint8 tensor -> uint8 RGB CHW tensor."""
     if isinstance(image, torch.Tensor):
@@ -80,7 +85,7 @@ class ParamPretrainTransform:
         self.extras = dict(extras or {})
 
     def normalize(self, image: torch.Tensor) -> torch.Tensor:
-        return F.normalize(F.to_dtype(image, torch.float32, scale=True), self.mean, self.std)
+        return normalize(image, self.mean, self.std)
 
     def __call__(self, image: Image.Image | torch.Tensor) -> dict[str, Any]:
         img = to_uint8_tensor(image)

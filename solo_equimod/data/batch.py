@@ -38,9 +38,13 @@ OPTIONAL_INPUTS: tuple[str, ...] = ("original",)
 
 
 def batch_input(batch: Batch, key: str) -> Any:
-    """The batch entry named `key`; `extras.<name>` addresses an extra input."""
+    """The batch entry named `key`; `extras.<name>` addresses an extra input and `extras.<name>.<field>`
+    one field of an extra whose per-image transform returns a mapping (e.g. an image and its label)."""
     if key.startswith("extras."):
-        return batch["extras"][key.removeprefix("extras.")]
+        value = batch["extras"]
+        for part in key.removeprefix("extras.").split("."):
+            value = value[part]
+        return value
     return batch[key]  # type: ignore[literal-required]
 
 

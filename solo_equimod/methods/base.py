@@ -90,36 +90,41 @@ class BaseMethod(pl.LightningModule):
         feats = self.backbone(x)
         return {"feats": feats, "logits": self.online_classifier(feats)}
 
-    def encode(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Backbone features of several image batches; batches of the same size go through the
-        backbone together so they share BatchNorm statistics (as the official EquiMod code)."""
+    def encode(self, inputs: list[torch.Tensor], groups: list[str] | None = None) -> list[torch.Tensor]:
+        """Backbone features of several image batches; batches of the same size (and the same
+        `groups` entry, when given) go through the backbone together so they share BatchNorm
+        statistics (as the official EquiMod code)."""
         feats: list[torch.Tensor | None] = [None] * len(inputs)
-        by_shape: dict[tuple[int, ...], list[int]] = {}
+        by_shape: dict[tuple[Any, ...], list[int]] = {}
         for i, x in enumerate(inputs):
-            by_shape.setdefault(tuple(x.shape[1:]), []).append(i)
+            by_shape.setdefault((groups[i] if groups else "", *x.shape[1:]), []).append(i)
         for idx in by_shape.values():
             out = self.backbone(torch.cat([inputs[i] for i in idx]))
             for i, f in zip(idx, out.chunk(len(idx))):
                 feats[i] = f
         return feats  # type: ignore[return-value]
 
-    def encoded_inputs(self) -> list[str]:
-        """Batch inputs whose backbone features this step needs: the views, then what objectives ask for."""
-        keys = ["views"]
+    def encoded_inputs(self) -> dict[str, str]:
+        """Batch inputs whose backbone features this step needs, the views first, each with its
+        BatchNorm group: "" (shared with same-shape inputs) or, for an objective that
+        `encodes_apart`, the input's own name."""
+        keys = {"views": ""}
         for objective in self.objectives.values():
-            keys += [key for key in objective.encodes if key not in keys]
+            for key in objective.encodes:
+                keys.setdefault(key, key if objective.encodes_apart else "")
         return keys
 
     def encode_batch(self, batch: Batch) -> Features:
         """Backbone features of every input in `encoded_inputs`, by the same names, each computed
-        once; inputs of the same shape share one backbone call (`encode`)."""
-        slots, flat = [], []
-        for key in self.encoded_inputs():
+        once; inputs of the same shape and group share one backbone call (`encode`)."""
+        slots, flat, groups = [], [], []
+        for key, group in self.encoded_inputs().items():
             value = batch_input(batch, key)
             items = list(value) if isinstance(value, (list, tuple)) else [value]
             slots.append((key, isinstance(value, (list, tuple)), len(items)))
             flat += items
-        out = iter(self.encode(flat))
+            groups += [group] * len(items)
+        out = iter(self.encode(flat, groups))
         feats: Features = {}
         for key, is_list, count in slots:
             got = [next(out) for _ in range(count)]

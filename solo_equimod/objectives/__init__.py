@@ -4,10 +4,16 @@
 """
 
 from solo_equimod.objectives.base import Features, Objective, ObjectiveContext, PredictsViews
+from solo_equimod.objectives.augself import AugSelf
 from solo_equimod.objectives.equimod import EquiMod
+from solo_equimod.objectives.rotation import Rotation
+from solo_equimod.objectives.transform_prediction import TransformPrediction
 
 OBJECTIVES: dict[str, type[Objective]] = {
     "equimod": EquiMod,
+    "rotation": Rotation,
+    "transform_prediction": TransformPrediction,
+    "augself": AugSelf,
 }
 
 # method names from before objectives existed: `<base>_equimod` is `<base>` + objectives.equimod
@@ -15,4 +21,5 @@ METHOD_ALIASES: dict[str, tuple[str, tuple[str, ...]]] = {
     f"{base}_equimod": (base, ("equimod",)) for base in ("simclr", "byol", "barlow_twins", "vicreg")
 }
 
-__all__ = ["METHOD_ALIASES", "OBJECTIVES", "EquiMod", "Features", "Objective", "ObjectiveContext", "PredictsViews"]
+__all__ = ["METHOD_ALIASES", "OBJECTIVES", "AugSelf", "EquiMod", "Features", "Objective", "ObjectiveContext",
+           "PredictsViews", "Rotation", "TransformPrediction"]

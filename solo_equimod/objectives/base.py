@@ -2,9 +2,10 @@
 
 An objective declares what it needs from the batch (`inputs`: the original image; `extras`: named
 inputs it asks the pipeline to make per image), which batch inputs it reads backbone features of
-(`encodes`), owns its modules (trained, checkpointed and exported with the method), may prepare
-itself once from the training data (`prepare`), and returns `{"loss": ..., more logs}`. The method
-adds `weight * loss` to its own loss (EquiMod Eq. 4: L = L_inv + lambda * L_EquiMod).
+(`encodes`, alone or in the views' BatchNorm batches: `encodes_apart`), owns its modules (trained,
+checkpointed and exported with the method), may prepare itself once from the training data
+(`prepare`), and returns `{"loss": ..., more logs}`. The method adds `weight * loss` to its own loss
+(EquiMod Eq. 4: L = L_inv + lambda * L_EquiMod).
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ class Objective(nn.Module):
     CHOICES: ClassVar[dict[str, tuple[Any, ...]]] = {}  # settings restricted to a set of values
     inputs: ClassVar[tuple[str, ...]] = ()  # optional batch inputs the pipeline must add (OPTIONAL_INPUTS)
     encodes: ClassVar[tuple[str, ...]] = ()  # batch inputs besides the views whose backbone features it reads
+    # True: its `encodes` inputs go through the backbone in calls of their own, not in one BatchNorm batch with
+    # same-shape views (E-SSL and ESSL encode their pretext images alone); False: shared, as EquiMod's original
+    encodes_apart: ClassVar[bool] = False
     # a name this objective had inside a method before objectives existed: old configs' method_kwargs.<name>
     # and old checkpoints' "<name>." weights are read as this objective's, with LEGACY_RENAMES applied
     LEGACY_NAME: ClassVar[str | None] = None

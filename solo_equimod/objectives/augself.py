@@ -1,0 +1,112 @@
+"""AugSelf (Lee et al., NeurIPS 2021; hankook/AugSelf) as an objective: from concat[h1, h2] of the two
+views' backbone features, one MLP per task predicts the difference of the views' augmentation
+parameters, the crop (centre and size, normalised by the image size) and the colour-jitter factors;
+loss = sum over tasks of MSE(tanh(prediction), difference), in both orders (trainers.py SSObjective)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Mapping
+
+import torch
+from lightly.models.modules.heads import ProjectionHead
+from torch import nn
+from torch.nn import functional as F
+
+from solo_equimod.augment.params import ParamLayout
+from solo_equimod.augment.policy import ViewPolicy, layout_for, policies_from_config
+from solo_equimod.data.batch import Batch
+from solo_equimod.objectives.base import Features, Objective, ObjectiveContext
+
+# "per_view": each view's x-centre is mirrored by its own flip; "first_view": both by the first view's flag,
+# as the official extract_diff (it reads one flag, f1, for both crops)
+FLIP_MODES = ("per_view", "first_view")
+
+
+def crop_code(params: torch.Tensor, layout: ParamLayout, image_size: torch.Tensor) -> torch.Tensor:
+    """(top/H, left/W, height/H, width/W) of each view's crop: the official RandomResizedCrop's vector."""
+    names = layout.names
+    x, y, w, h = (params[:, names.index(k)] for k in ("crop_x", "crop_y", "crop_width", "crop_height"))
+    height, width = image_size[:, 0].to(params), image_size[:, 1].to(params)
+    return torch.stack([y / height, x / width, h / height, w / width], dim=1)
+
+
+def flipped(params: torch.Tensor, layout: ParamLayout) -> torch.Tensor:
+    """Whether each view was flipped (never, when the policy cannot flip)."""
+    if "flip_applied" not in layout.names:
+        return torch.zeros(params.shape[0], dtype=torch.bool, device=params.device)
+    return params[:, layout.names.index("flip_applied")] > 0.5
+
+
+def crop_difference(box_a: torch.Tensor, box_b: torch.Tensor, flip_a: torch.Tensor, flip_b: torch.Tensor) -> torch.Tensor:
+    """[centre_a - centre_b (y, x), size_a - size_b (h, w)]; a flipped view's x-centre is mirrored to 1 - x."""
+    def centre(box: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
+        c = box[:, :2] + box[:, 2:] / 2
+        return torch.stack([c[:, 0], torch.where(flip, 1 - c[:, 1], c[:, 1])], dim=1)
+    return torch.cat([centre(box_a, flip_a) - centre(box_b, flip_b), box_a[:, 2:] - box_b[:, 2:]], dim=1)
+
+
+def color_code(params: torch.Tensor, layout: ParamLayout, policy: ViewPolicy) -> torch.Tensor:
+    """Per jitter factor (factor - 1) / width of its range (hue / width), as the official _extract_w;
+    0 when jitter was not applied (the encoded factors are then 1, 1, 1, 0)."""
+    strengths = (policy.brightness, policy.contrast, policy.saturation)
+    widths = [1 + s - max(0.0, 1 - s) for s in strengths] + [2 * policy.hue]
+    centres = (1.0, 1.0, 1.0, 0.0)
+    cols = [params[:, layout.names.index(f"{op}_factor")] for op in ("brightness", "contrast", "saturation", "hue")]
+    return torch.stack([(col - c) / w if w > 0 else torch.zeros_like(col) for col, c, w in zip(cols, centres, widths)],
+                       dim=1)
+
+
+def augself_head(input_dim: int, hidden_dim: int, output_dim: int) -> ProjectionHead:
+    """models.py load_mlp(2d, 512, n, num_layers=3, last_bn=False): two Linear-BN-ReLU, then Linear."""
+    return ProjectionHead([
+        (input_dim, hidden_dim, nn.BatchNorm1d(hidden_dim), nn.ReLU()),
+        (hidden_dim, hidden_dim, nn.BatchNorm1d(hidden_dim), nn.ReLU()),
+        (hidden_dim, output_dim, None, None),
+    ])
+
+
+class AugSelf(Objective):
+    """Regresses the views' crop and colour differences from concat[h1, h2] and concat[h2, h1]."""
+
+    DEFAULTS: ClassVar[dict[str, Any]] = {
+        "weight": 1.0,  # lambda: 1.0 on STL-10 (crop + colour), 0.5 on ImageNet-100 (AugSelf, Lee et al. 2021)
+        "crop_weight": 1.0,  # relative weights of the tasks (0 drops one); the official --ss-crop / --ss-color
+        "color_weight": 1.0,  # are both lambda, i.e. lambda * (crop + colour)
+        "hidden_dim": 512,  # load_ss_predictor(n_hidden=512)
+        "flip": "per_view",
+    }
+    CHOICES: ClassVar[dict[str, tuple[Any, ...]]] = {"flip": FLIP_MODES}
+    TASK_DIMS: ClassVar[dict[str, int]] = {"crop": 4, "color": 4}
+
+    def __init__(self, settings: Mapping[str, Any], context: ObjectiveContext) -> None:
+        super().__init__(settings, context)
+        self.policies = policies_from_config(context.cfg.augmentations)
+        self.layout = layout_for(self.policies)
+        self.tasks = [t for t in self.TASK_DIMS if float(self.settings[f"{t}_weight"]) > 0]
+        if "color" in self.tasks and not self.layout.jitter:
+            raise ValueError("objectives.augself.color_weight > 0 needs colour jitter in the augmentations; "
+                             "set objectives.augself.color_weight=0")
+        hidden = int(self.settings["hidden_dim"])
+        self.heads = nn.ModuleDict({t: augself_head(2 * context.features_dim, hidden, self.TASK_DIMS[t])
+                                    for t in self.tasks})
+
+    def differences(self, batch: Batch, first: int, second: int) -> dict[str, torch.Tensor]:
+        """Targets of concat[h_first, h_second]: view `first`'s parameters minus view `second`'s."""
+        p_a, p_b = batch["params"][first], batch["params"][second]
+        flip_a, flip_b = flipped(p_a, self.layout), flipped(p_b, self.layout)
+        if self.settings["flip"] == "first_view":
+            flip_b = flip_a
+        box_a, box_b = (crop_code(p, self.layout, batch["image_size"]) for p in (p_a, p_b))
+        out = {"crop": crop_difference(box_a, box_b, flip_a, flip_b)}
+        if "color" in self.tasks:
+            out["color"] = (color_code(p_a, self.layout, self.policies[first])
+                            - color_code(p_b, self.layout, self.policies[second]))
+        return out
+
+    def forward(self, batch: Batch, feats: Features) -> dict[str, torch.Tensor]:
+        h1, h2 = feats["views"]
+        z = torch.cat([torch.cat([h1, h2], dim=1), torch.cat([h2, h1], dim=1)])
+        d12, d21 = self.differences(batch, 0, 1), self.differences(batch, 1, 0)
+        out = {t: F.mse_loss(torch.tanh(self.heads[t](z)), torch.cat([d12[t], d21[t]])) for t in self.tasks}
+        loss = sum(float(self.settings[f"{t}_weight"]) * out[t] for t in self.tasks)
+        return {"loss": loss, **out}
