@@ -145,6 +145,8 @@ def run_one(label: str, seed: int, cfg: DictConfig, args: argparse.Namespace, ou
 
 # ----- report -------------------------------------------------------------------------------------
 def _stat(values: list[float]) -> str:
+    """mean ± std; NaN values (an R² of a constant parameter: nothing to probe) are left out, "-" if none remain."""
+    values = [v for v in values if v == v]
     if not values:
         return "-"
     spread = statistics.stdev(values) if len(values) > 1 else 0.0
