@@ -4,9 +4,10 @@ The old names `<base>_equimod` stay valid: they build `<base>` with `objectives.
 """
 
 from solo_equimod.methods.barlow_twins import BarlowTwins
-from solo_equimod.methods.base import BaseMethod, BaseMomentumMethod
+from solo_equimod.methods.base import BaseMethod
 from solo_equimod.methods.byol import BYOL
 from solo_equimod.methods.essl import ESSL
+from solo_equimod.methods.momentum import BaseMomentumMethod
 from solo_equimod.methods.simclr import SimCLR
 from solo_equimod.methods.vicreg import VICReg
 from solo_equimod.objectives import METHOD_ALIASES

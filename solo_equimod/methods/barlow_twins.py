@@ -8,7 +8,7 @@ from lightly.loss import BarlowTwinsLoss
 from lightly.models.modules.heads import BarlowTwinsProjectionHead
 from omegaconf import DictConfig
 
-from solo_equimod.methods.base import ProjectedPairMethod
+from solo_equimod.methods.projected import ProjectedPairMethod
 
 
 class BarlowTwins(ProjectedPairMethod):

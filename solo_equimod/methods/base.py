@@ -8,7 +8,6 @@ objective asks for once (`encode_batch`), and returns the method's loss plus
 
 from __future__ import annotations
 
-import copy
 import math
 from typing import Any, ClassVar
 
@@ -17,14 +16,14 @@ import torch
 from lightly.models.utils import get_weight_decay_parameters
 from lightly.utils.benchmarking import OnlineLinearClassifier
 from lightly.utils.lars import LARS
-from lightly.utils.scheduler import CosineWarmupScheduler, cosine_schedule
+from lightly.utils.scheduler import CosineWarmupScheduler
 from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 
 from solo_equimod.backbones import build_backbone
 from solo_equimod.config_version import CONFIG_VERSION
 from solo_equimod.data.batch import Batch, LabelledBatch, batch_input
-from solo_equimod.heads import HEAD_BATCHES, apply_heads
+from solo_equimod.heads import HEAD_BATCHES
 from solo_equimod.objectives import PredictsViews
 from solo_equimod.objectives.base import Features, ObjectiveContext
 from solo_equimod.objectives.compose import build_objectives, canonical_config, legacy_prefixes
@@ -215,68 +214,3 @@ class BaseMethod(pl.LightningModule):
         scheduler = CosineWarmupScheduler(optimizer, warmup_epochs=warmup_steps, max_epochs=total_steps,
                                           end_value=0.0)
         return [optimizer], [{"scheduler": scheduler, "interval": "step"}]
-
-
-class ProjectedPairMethod(BaseMethod):
-    """A projector on each view's features and a loss on the pair of projections (SimCLR,
-    Barlow Twins, VICReg); subclasses set `self.projector` and `self.criterion`."""
-
-    projector: nn.Module
-    criterion: nn.Module
-
-    @property
-    def learnable_params(self) -> list[nn.Module]:
-        return super().learnable_params + [self.projector]
-
-    def invariance_step(self, view_feats: list[torch.Tensor], views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
-        z1, z2 = apply_heads(self.projector, self.kwargs["head_batches"], view_feats)
-        return {"loss": self.criterion(z1, z2)}
-
-
-@torch.no_grad()
-def momentum_update(online: nn.Module, target: nn.Module, tau: float) -> None:
-    """target <- tau * target + (1 - tau) * online, floating buffers included (lightly's
-    `update_momentum` moves parameters only). The target's BatchNorm runs in train mode, so its
-    batch statistics, not these running ones, shape the loss; averaging the buffers too only
-    changes the running statistics, which matter when the target network itself is evaluated."""
-    for p_t, p_o in zip(target.parameters(), online.parameters()):
-        p_t.lerp_(p_o, 1.0 - tau)
-    for b_t, b_o in zip(target.buffers(), online.buffers()):
-        if b_t.dtype.is_floating_point:
-            b_t.lerp_(b_o, 1.0 - tau)
-        else:
-            b_t.copy_(b_o)
-
-
-class BaseMomentumMethod(BaseMethod):
-    """Adds momentum (EMA) copies of chosen modules, with BYOL's cosine tau schedule."""
-
-    KWARGS_DEFAULTS: ClassVar[dict[str, Any]] = {
-        **BaseMethod.KWARGS_DEFAULTS, "tau_base": 0.996, "tau_final": 1.0,
-    }
-
-    def __init__(self, cfg: DictConfig | dict) -> None:
-        super().__init__(cfg)
-        self.momentum_backbone = self._frozen_copy(self.backbone)
-        self.tau = float(self.kwargs["tau_base"])
-
-    @staticmethod
-    def _frozen_copy(module: nn.Module) -> nn.Module:
-        target = copy.deepcopy(module)
-        for p in target.parameters():
-            p.requires_grad = False
-        return target
-
-    @property
-    def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
-        """(online, target) pairs updated after every optimiser step."""
-        return [(self.backbone, self.momentum_backbone)]
-
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        # tau follows the global step, so a resumed run continues the same schedule
-        step, total = self.trainer.global_step, max(1, int(self.trainer.estimated_stepping_batches))
-        self.tau = cosine_schedule(min(step, total), total, float(self.kwargs["tau_base"]),
-                                   float(self.kwargs["tau_final"]))
-        for online, target in self.momentum_pairs:
-            momentum_update(online, target, self.tau)
-        self.log("tau", self.tau)

@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from solo_equimod.heads import apply_heads
-from solo_equimod.methods.base import BaseMomentumMethod
+from solo_equimod.methods.momentum import BaseMomentumMethod
 
 
 class BYOL(BaseMomentumMethod):

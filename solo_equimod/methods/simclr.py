@@ -9,7 +9,7 @@ from lightly.models.modules.heads import SimCLRProjectionHead
 from omegaconf import DictConfig
 from torch import nn
 
-from solo_equimod.methods.base import ProjectedPairMethod
+from solo_equimod.methods.projected import ProjectedPairMethod
 
 
 class SimCLR(ProjectedPairMethod):

@@ -8,7 +8,7 @@ from lightly.loss import VICRegLoss
 from lightly.models.modules.heads import VICRegProjectionHead
 from omegaconf import DictConfig
 
-from solo_equimod.methods.base import ProjectedPairMethod
+from solo_equimod.methods.projected import ProjectedPairMethod
 
 
 class VICReg(ProjectedPairMethod):

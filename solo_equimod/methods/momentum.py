@@ -1,0 +1,63 @@
+"""Momentum (EMA) targets, as BYOL's: copies of chosen modules updated after every optimiser step
+with the cosine tau schedule."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, ClassVar
+
+import torch
+from lightly.utils.scheduler import cosine_schedule
+from omegaconf import DictConfig
+from torch import nn
+
+from solo_equimod.methods.base import BaseMethod
+
+
+@torch.no_grad()
+def momentum_update(online: nn.Module, target: nn.Module, tau: float) -> None:
+    """target <- tau * target + (1 - tau) * online, floating buffers included (lightly's
+    `update_momentum` moves parameters only). The target's BatchNorm runs in train mode, so its
+    batch statistics, not these running ones, shape the loss; averaging the buffers too only
+    changes the running statistics, which matter when the target network itself is evaluated."""
+    for p_t, p_o in zip(target.parameters(), online.parameters()):
+        p_t.lerp_(p_o, 1.0 - tau)
+    for b_t, b_o in zip(target.buffers(), online.buffers()):
+        if b_t.dtype.is_floating_point:
+            b_t.lerp_(b_o, 1.0 - tau)
+        else:
+            b_t.copy_(b_o)
+
+
+class BaseMomentumMethod(BaseMethod):
+    """Adds momentum (EMA) copies of chosen modules, with BYOL's cosine tau schedule."""
+
+    KWARGS_DEFAULTS: ClassVar[dict[str, Any]] = {
+        **BaseMethod.KWARGS_DEFAULTS, "tau_base": 0.996, "tau_final": 1.0,
+    }
+
+    def __init__(self, cfg: DictConfig | dict) -> None:
+        super().__init__(cfg)
+        self.momentum_backbone = self._frozen_copy(self.backbone)
+        self.tau = float(self.kwargs["tau_base"])
+
+    @staticmethod
+    def _frozen_copy(module: nn.Module) -> nn.Module:
+        target = copy.deepcopy(module)
+        for p in target.parameters():
+            p.requires_grad = False
+        return target
+
+    @property
+    def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
+        """(online, target) pairs updated after every optimiser step."""
+        return [(self.backbone, self.momentum_backbone)]
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        # tau follows the global step, so a resumed run continues the same schedule
+        step, total = self.trainer.global_step, max(1, int(self.trainer.estimated_stepping_batches))
+        self.tau = cosine_schedule(min(step, total), total, float(self.kwargs["tau_base"]),
+                                   float(self.kwargs["tau_final"]))
+        for online, target in self.momentum_pairs:
+            momentum_update(online, target, self.tau)
+        self.log("tau", self.tau)

@@ -1,0 +1,26 @@
+"""The shared step of SimCLR, Barlow Twins and VICReg: one projector on each view's features and a
+loss on the pair of projections."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from solo_equimod.heads import apply_heads
+from solo_equimod.methods.base import BaseMethod
+
+
+class ProjectedPairMethod(BaseMethod):
+    """A projector on each view's features and a loss on the pair of projections (SimCLR,
+    Barlow Twins, VICReg); subclasses set `self.projector` and `self.criterion`."""
+
+    projector: nn.Module
+    criterion: nn.Module
+
+    @property
+    def learnable_params(self) -> list[nn.Module]:
+        return super().learnable_params + [self.projector]
+
+    def invariance_step(self, view_feats: list[torch.Tensor], views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        z1, z2 = apply_heads(self.projector, self.kwargs["head_batches"], view_feats)
+        return {"loss": self.criterion(z1, z2)}
