@@ -49,7 +49,8 @@ class DataConfig:
     dataset: str = MISSING
     train_path: Optional[str] = None
     val_path: Optional[str] = None
-    format: str = "image_folder"  # image_folder | dali
+    format: str = "image_folder"  # image_folder | dali | tensor
+    tensor_budget_gb: float = 8.0  # data.format=tensor: the most memory the decoded training set may take
     num_workers: int = 4
     download: bool = False
     num_classes: Optional[int] = None  # filled from the dataset when null

@@ -49,6 +49,8 @@ def _check_data(data: DictConfig) -> None:
     if data.dataset in FOLDER_DATASETS:
         _require(data.train_path is not None, "data.train_path", data.train_path,
                  f"data.dataset={data.dataset!r} needs the training split folder (one sub-folder of images per class)")
+    _require(data.tensor_budget_gb > 0, "data.tensor_budget_gb", data.tensor_budget_gb,
+             "must be > 0 (GB of memory the decoded training set of data.format=tensor may take)")
     _require(data.num_workers >= 0, "data.num_workers", data.num_workers, "must be >= 0 (0: load in the main process)")
     for key in ("num_classes", "synthetic_size"):
         _require(data[key] is None or data[key] >= 1, f"data.{key}", data[key], "must be null or a positive integer")

@@ -182,3 +182,35 @@ def test_bad_step_checkpoint_settings_name_the_keys(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="checkpoint.keep_steps=0 is invalid: must be >= 1"):
         pretrain(_cfg(tmp_path, "bad", **{"checkpoint.keep_steps": 0}))
     assert not (tmp_path / "ckpt").exists()
+
+
+def test_tensor_loader_resumes_mid_epoch_with_the_batches_of_an_unkilled_run(tmp_path: Path) -> None:
+    """data.format=tensor saves its position in the checkpoint (Lightning's stateful-dataloader hook):
+    killed after the step-4 checkpoint (epoch 1, batch 1) and resumed, every step's loss equals the
+    unkilled run's (same batches, same augmentation parameters) to float tolerance."""
+    tensor = {"data.format": "tensor"}
+    pretrain(_cfg(tmp_path, "ref", **tensor))
+    ref = _rows(tmp_path / "ckpt" / "ref")
+    cfg = _cfg(tmp_path, "killed", **tensor)
+    cfg_file = tmp_path / "killed.yaml"
+    OmegaConf.save(cfg, cfg_file)
+    run_dir = tmp_path / "ckpt" / "killed"
+    step4 = run_dir / "steps" / "epoch=1-step=4.ckpt"
+    proc = _run(cfg_file, delay=0.5)
+    deadline = time.monotonic() + 120
+    while not step4.is_file() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+    assert torch.load(step4, weights_only=False)["loops"]["fit_loop"]["state_dict"]["combined_loader"] == \
+        [{"epoch": 1, "step": 1, "seed": 5, "num_shards": 1}]  # the config default seed
+    resumed = _run(cfg_file, delay=0.0)
+    err = resumed.communicate(timeout=180)[1].decode()
+    assert resumed.returncode == 0, err[-3000:]
+    before, after = _rows(run_dir), _rows(run_dir, "csv-resumed-epoch=1-step=4")
+    assert min(s for s, r in after.items() if "train_loss" in r) == 4
+    steps = {s: r["train_loss"] for rows in (before, after) for s, r in rows.items() if "train_loss" in r and s < 6}
+    assert sorted(steps) == list(range(6))
+    for step, loss in steps.items():
+        assert float(loss) == pytest.approx(float(ref[step]["train_loss"]), rel=1e-5, abs=1e-6), step

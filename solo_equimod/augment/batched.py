@@ -17,6 +17,8 @@ everywhere, so a view is the same on every device.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as nnf
 
@@ -25,6 +27,7 @@ from solo_equimod.augment.policy import ViewPolicy
 
 GRAY_WEIGHTS = (0.2989, 0.587, 0.114)  # torchvision's rgb_to_grayscale
 _SUPPORT = {"bilinear": 1.0, "bicubic": 2.0}  # half the filter width at scale 1
+TABLE_LIMIT = 2**24  # weights of every window of an input are tabulated up to this many floats (64 MB)
 
 
 def _filter(x: torch.Tensor, interpolation: str) -> torch.Tensor:
@@ -41,28 +44,43 @@ def resize_weights(start: torch.Tensor, length: torch.Tensor, in_size: int, out_
                    interpolation: str) -> torch.Tensor:
     """(B, out_size, in_size) weights mapping input rows to the output rows of the resized window
     [start, start + length) of each sample, as torch's antialiased interpolation computes them."""
-    scale = (length.double() / out_size)[:, None]  # (B, 1)
+    scale = (length.float() / out_size)[:, None]  # (B, 1)
     support = _SUPPORT[interpolation] * scale.clamp_min(1.0)
     inv_scale = 1.0 / scale.clamp_min(1.0)
-    center = scale * (torch.arange(out_size, dtype=torch.float64, device=start.device) + 0.5)  # (B, out)
+    center = scale * (torch.arange(out_size, dtype=torch.float32, device=start.device) + 0.5)  # (B, out)
     first = torch.trunc(center - support + 0.5).clamp_min(0.0)
-    stop = torch.minimum(torch.trunc(center + support + 0.5), length.double()[:, None])
-    j = torch.arange(in_size, dtype=torch.float64, device=start.device)[None, None, :] - start.double()[:, None, None]
+    stop = torch.minimum(torch.trunc(center + support + 0.5), length.float()[:, None])
+    j = torch.arange(in_size, dtype=torch.float32, device=start.device)[None, None, :] - start.float()[:, None, None]
     weights = _filter((j - center[..., None] + 0.5) * inv_scale[..., None], interpolation)
     weights = weights * ((j >= first[..., None]) & (j < stop[..., None]))
-    return (weights / weights.sum(-1, keepdim=True)).float()
+    return weights / weights.sum(-1, keepdim=True)
+
+
+@functools.lru_cache(maxsize=8)
+def _weight_table(in_size: int, out_size: int, interpolation: str, device: torch.device) -> torch.Tensor:
+    """`resize_weights` of every window (start, length) of a small input, indexed by start * (in_size + 1) + length."""
+    start, length = torch.meshgrid(torch.arange(in_size), torch.arange(in_size + 1), indexing="ij")
+    return resize_weights(start.flatten().to(device), length.flatten().clamp_min(1).to(device), in_size, out_size,
+                          interpolation)
+
+
+def _weights(start: torch.Tensor, length: torch.Tensor, in_size: int, out_size: int, interpolation: str) -> torch.Tensor:
+    if in_size * (in_size + 1) * in_size * out_size <= TABLE_LIMIT:  # CIFAR-size inputs: look the rows up
+        return _weight_table(in_size, out_size, interpolation, start.device)[start * (in_size + 1) + length]
+    return resize_weights(start, length, in_size, out_size, interpolation)
 
 
 def resized_crop(images: torch.Tensor, crop: torch.Tensor, size: int, interpolation: str) -> torch.Tensor:
     """uint8 (B, C, H, W) and windows (B, 4) x, y, w, h -> float (B, C, size, size), rounded to levels."""
-    height, width = images.shape[-2:]
+    b, c, height, width = images.shape
     crop = crop.to(images.device)
-    rows = resize_weights(crop[:, 1], crop[:, 3], height, size, interpolation)  # (B, size, H)
-    cols = resize_weights(crop[:, 0], crop[:, 2], width, size, interpolation)  # (B, size, W)
+    rows = _weights(crop[:, 1], crop[:, 3], height, size, interpolation)  # (B, size, H)
+    cols = _weights(crop[:, 0], crop[:, 2], width, size, interpolation)  # (B, size, W)
     # horizontal pass, rounded to uint8 levels, then vertical: torchvision's uint8 resize on CPU (and
     # PIL) store the intermediate image as uint8, which clips bicubic overshoot (up to 9 levels)
-    out = (images.float() @ cols[:, None].transpose(-1, -2)).round_().clamp_(0.0, 255.0)
-    return (rows[:, None] @ out).round_().clamp_(0.0, 255.0)
+    out = torch.bmm(images.float().reshape(b, c * height, width), cols.transpose(1, 2)).round_().clamp_(0.0, 255.0)
+    out = torch.bmm(rows, out.reshape(b, c, height, size).transpose(1, 2).reshape(b, height, c * size))
+    return out.reshape(b, size, c, size).transpose(1, 2).round_().clamp_(0.0, 255.0)
 
 
 def _gray(x: torch.Tensor) -> torch.Tensor:

@@ -2,7 +2,9 @@
 inputs the configured objectives ask for, and `LabelledBatch`es for the online classifier.
 
 `data.format: image_folder` (default) decodes and augments with torchvision in DataLoader workers;
-`data.format: dali` hands the training loader to NVIDIA DALI (`solo_equimod.data.dali_loader`).
+`data.format: dali` hands the training loader to NVIDIA DALI (`solo_equimod.data.dali_loader`);
+`data.format: tensor` keeps the decoded training set in memory on the training device and augments
+batches there (`solo_equimod.data.tensor_loader`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from solo_equimod.data.batch import Batch, LabelledDataset
 from solo_equimod.data.datasets import DATASET_INFO, build_dataset
 from solo_equimod.objectives.compose import pipeline_requests
 
-FORMATS = ("image_folder", "dali")
+FORMATS = ("image_folder", "dali", "tensor")
 
 
 class PretrainDataset(Dataset):
@@ -88,11 +90,16 @@ class PretrainDataModule(pl.LightningDataModule):
         self.transform = build_pretrain_transform(cfg)
         self.train_set = build_split(cfg, "train", transform=None)
         self.val_set = build_split(cfg, "val", transform=build_eval_transform(cfg))
+        self._tensors: tuple[torch.Tensor, torch.Tensor] | None = None  # data.format=tensor: decoded once
+        self._tensor_loader_built: Any = None
+        self._tensor_state: dict[str, int] | None = None
 
     def train_dataloader(self) -> Any:
         cfg = self.cfg
         if cfg.data.format == "dali":
             return self._dali_loader()
+        if cfg.data.format == "tensor":
+            return self._tensor_loader()
         return DataLoader(
             PretrainDataset(self.train_set, self.transform), batch_size=cfg.optimizer.batch_size, shuffle=True,
             num_workers=cfg.data.num_workers, drop_last=True, pin_memory=torch.cuda.is_available(),
@@ -120,3 +127,36 @@ class PretrainDataModule(pl.LightningDataModule):
             shard_id=trainer.global_rank if trainer else 0, num_shards=trainer.world_size if trainer else 1,
             seed=cfg.seed, drop_last=True, skip_corrupt=cfg.data.skip_corrupt,
         )
+
+    def _tensor_loader(self) -> Any:
+        from solo_equimod.data.tensor_loader import TensorPretrainLoader, decode_dataset
+
+        cfg, trainer = self.cfg, self.trainer
+        if self._tensors is None:
+            self._tensors = decode_dataset(self.train_set, self.transform.original, cfg.data.tensor_budget_gb)
+        images, targets = self._tensors
+        device = trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+        info = DATASET_INFO[cfg.data.dataset]
+        progress = None if trainer is None else (lambda: trainer.fit_loop.epoch_loop.batch_progress.current.completed)
+        loader = TensorPretrainLoader(
+            images.to(device), targets, self.transform.policies, info.mean, info.std, self.transform.original,
+            self.transform.with_original, self.transform.extras, cfg.optimizer.batch_size, seed=cfg.seed,
+            shard_id=trainer.global_rank if trainer else 0, num_shards=trainer.world_size if trainer else 1,
+            progress=progress,
+        )
+        if self._tensor_state is not None:
+            loader.load_state_dict(self._tensor_state)
+        self._tensor_loader_built = loader
+        return loader
+
+    # The tensor loader's position also travels through the datamodule's checkpoint hooks: Lightning
+    # builds the train loader early when the LR schedule asks for `estimated_stepping_batches`, and
+    # then skips its own stateful-dataloader restore (`FitLoop._load_combined_loader_states`).
+    def state_dict(self) -> dict[str, Any]:
+        loader = self._tensor_loader_built
+        return {} if loader is None else {"tensor_loader": loader.state_dict()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._tensor_state = state_dict.get("tensor_loader")
+        if self._tensor_state is not None and self._tensor_loader_built is not None:
+            self._tensor_loader_built.load_state_dict(self._tensor_state)
