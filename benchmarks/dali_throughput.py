@@ -7,10 +7,14 @@ Rows, all with the same batch size and the same number of worker threads/process
                      explicitly and returned as Appendix A.1 vectors -> the cost of returning them
   dali-params-full   ours with the full policy of the config (jitter in random order, gray, ...)
   torchvision-full   ParamPretrainTransform in a torch DataLoader, full policy
+  tensor-full        data.format=tensor: the images decoded once into one uint8 tensor on --device,
+                     batches augmented there by the batched applier (augment/batched.py), full
+                     policy, torch intra-op threads = --workers (tensor-full-1thread: one thread)
 All DALI rows read files through the same Python feeder (which also draws the parameters, unused
 by the plain row), so only the augmentation differs.
 
     python benchmarks/dali_throughput.py [--dataset cifar|imagenet] [--workers 2] [--epochs 3]
+        [--device cpu|cuda] [--json out.json]
 
 cifar: /work/shared/data/cifar10-subset/train (PNG 32x32) when present, else generated images;
 imagenet: generated 500x375 JPEGs with the ImageNet BYOL augmentations (crop 224, original
@@ -20,6 +24,7 @@ imagenet: generated 500x375 JPEGs with the ImageNet BYOL augmentations (crop 224
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import tempfile
 import time
@@ -45,6 +50,7 @@ from solo_equimod.data.dali_loader import (
     list_image_folder,
 )
 from solo_equimod.data.pretrain import PretrainDataset
+from solo_equimod.data.tensor_loader import TensorPretrainLoader, decode_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 CIFAR_SUBSET = Path("/work/shared/data/cifar10-subset/train")
@@ -131,6 +137,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--limit", type=int, default=2048, help="images to generate when no dataset is on disk")
     parser.add_argument("--out", type=Path, default=None, help="also write the table to this file")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="DALI gpu / tensor loader device")
+    parser.add_argument("--json", type=Path, default=None, help="also write {row: images/s} here")
     args = parser.parse_args()
     warnings.filterwarnings("ignore", message=".*is not used.*")  # the plain pipeline ignores the draws
 
@@ -150,9 +158,29 @@ def main() -> None:
     crop_flip = [ViewPolicy(crop_size=p.crop_size, flip_prob=p.flip_prob, jitter_prob=0.0, gray_prob=0.0) for p in policies]
     count = len(list_image_folder(str(root))[0])
 
+    dali_device = "gpu" if args.device == "cuda" else "cpu"
+
     def ours(pols: Sequence[ViewPolicy]) -> Callable[[], int]:
-        loader = build_dali_pretrain_loader(str(root), pols, MEAN, STD, original, args.batch_size, num_threads=args.workers)
+        loader = build_dali_pretrain_loader(str(root), pols, MEAN, STD, original, args.batch_size, num_threads=args.workers,
+                                            device=dali_device)
         return lambda: _loop(loader)
+
+    images, targets = decode_dataset(ImageFolder(str(root)), original, budget_gb=16.0)
+    tensor_loader = TensorPretrainLoader(images.to(args.device), targets, policies, MEAN, STD, original, True, None,
+                                         args.batch_size)
+
+    def tensor_epoch(threads: int) -> Callable[[], int]:
+        def run() -> int:
+            before = torch.get_num_threads()
+            torch.set_num_threads(threads)
+            try:
+                count = _loop(tensor_loader)
+                if args.device == "cuda":
+                    torch.cuda.synchronize()
+                return count
+            finally:
+                torch.set_num_threads(before)
+        return run
 
     transform = ParamPretrainTransform(policies, MEAN, STD, original)
     dataset = PretrainDataset(ImageFolder(str(root)), transform)
@@ -165,6 +193,8 @@ def main() -> None:
         "dali-params-rrc": ours(crop_flip),
         "dali-params-full": ours(policies),
         "torchvision-full": lambda: _loop(torch_loader),
+        "tensor-full": tensor_epoch(args.workers),
+        "tensor-full-1thread": tensor_epoch(1),
     }
     speeds = {name: _images_per_second(run, args.epochs) for name, run in rows.items()}
 
@@ -173,15 +203,19 @@ def main() -> None:
         f"batch {args.batch_size}, {args.workers} workers, {args.epochs} timed epochs after 1 warm-up",
         f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, CPU only",
         "",
-        "| pipeline | images/s | vs dali-plain-rrc |",
-        "|---|---:|---:|",
+        f"device: {args.device}" + (f" ({torch.cuda.get_device_name()})" if args.device == "cuda" else ""),
+        "",
+        f"| pipeline | images/s | views/s ({len(policies)} per image) | vs torchvision-full |",
+        "|---|---:|---:|---:|",
     ]
-    base = speeds["dali-plain-rrc"]
-    lines += [f"| {name} | {value:.0f} | {value / base:.2f}x |" for name, value in speeds.items()]
+    base = speeds["torchvision-full"]
+    lines += [f"| {name} | {value:.0f} | {value * len(policies):.0f} | {value / base:.2f}x |" for name, value in speeds.items()]
     text = "\n".join(lines)
     print(text)
     if args.out is not None:
         args.out.write_text(text + "\n")
+    if args.json is not None:
+        args.json.write_text(json.dumps({"dataset": args.dataset, "device": args.device, "images_per_s": speeds}, indent=1))
     tmp.cleanup()
 
 
