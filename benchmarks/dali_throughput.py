@@ -209,7 +209,8 @@ def main() -> None:
         "|---|---:|---:|---:|",
     ]
     base = speeds["torchvision-full"]
-    lines += [f"| {name} | {value:.0f} | {value * len(policies):.0f} | {value / base:.2f}x |" for name, value in speeds.items()]
+    lines += [f"| {name} | {value:.0f} | {value * len(policies):.0f} | {value / base:.2f}x |"
+              for name, value in speeds.items()]
     text = "\n".join(lines)
     print(text)
     if args.out is not None:
