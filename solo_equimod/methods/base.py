@@ -72,7 +72,8 @@ class BaseMethod(pl.LightningModule):
         num_classes = int(cfg.data.num_classes)
         self.top5_k = min(5, num_classes)  # "top-5" of a dataset with fewer classes is top-all
         self.online_classifier = OnlineLinearClassifier(self.features_dim, num_classes, topk=(1, self.top5_k))
-        self.objectives = build_objectives(cfg, ObjectiveContext(cfg, self.features_dim, self.gather_distributed))
+        context = ObjectiveContext(cfg, self.features_dim, self.gather_distributed, self.embed)
+        self.objectives = build_objectives(cfg, context)
 
     # ----- what subclasses provide ------------------------------------------------------------
     @property
@@ -83,6 +84,11 @@ class BaseMethod(pl.LightningModule):
     def invariance_step(self, view_feats: list[torch.Tensor], views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         """Invariance loss from the backbone features of the views; returns at least {"loss"}."""
         raise NotImplementedError  # abstract
+
+    def embed(self, h: torch.Tensor) -> torch.Tensor:
+        """The embedding z = head(h) that the invariance loss compares (its projector), for
+        objectives that act in the method's own latent space (CARE)."""
+        raise NotImplementedError(f"method {self.cfg.method!r} has no embedding head")
 
     # ----- forward ------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -30,6 +30,7 @@ class ObjectiveContext:
     cfg: DictConfig  # the whole (canonical) pretraining config
     features_dim: int  # width of the backbone features
     gather_distributed: bool  # gather across processes for losses that compare samples
+    embed: Callable[[torch.Tensor], torch.Tensor]  # the method's head on backbone features (BaseMethod.embed)
 
 
 class Objective(nn.Module):
