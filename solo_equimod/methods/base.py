@@ -139,6 +139,7 @@ class BaseMethod(pl.LightningModule):
     def ssl_step(self, batch: Batch) -> tuple[dict[str, torch.Tensor], Features]:
         """{"loss": the total, "<method>_loss", "<objective>_loss" and every other term by its
         owner's name} and the features; total = method loss + sum_k weight_k * objective_k (Eq. 4)."""
+        batch = self.derive_inputs(batch)
         feats = self.encode_batch(batch)
         out = self.invariance_step(feats["views"], batch["views"])
         loss = out.pop("loss")
@@ -150,6 +151,13 @@ class BaseMethod(pl.LightningModule):
             terms[f"{name}_loss"] = objective_loss
             terms.update({f"{name}_{k}": v for k, v in result.items()})
         return {"loss": loss, **terms}, feats
+
+    def derive_inputs(self, batch: Batch) -> Batch:
+        """The batch with the inputs every objective derives from it (`Objective.derive`) in its extras."""
+        extras = dict(batch.get("extras") or {})
+        for objective in self.objectives.values():
+            extras.update(objective.derive(batch))
+        return {**batch, "extras": extras}
 
     @property
     def view_predictor(self) -> PredictsViews | None:
