@@ -28,7 +28,7 @@ from solo_equimod.objectives import PredictsViews
 from solo_equimod.objectives.base import Features, ObjectiveContext
 from solo_equimod.objectives.compose import build_objectives, canonical_config, legacy_prefixes
 
-OPTIMIZERS = ("lars", "sgd", "adamw")
+OPTIMIZERS = ("lars", "sgd", "adam", "adamw")
 SCHEDULERS = ("warmup_cosine", "none")
 
 
@@ -213,6 +213,8 @@ class BaseMethod(pl.LightningModule):
             optimizer: torch.optim.Optimizer = LARS(groups, lr=float(opt_cfg.lr), **{"momentum": 0.9, **kwargs})
         elif name == "sgd":
             optimizer = torch.optim.SGD(groups, lr=float(opt_cfg.lr), **{"momentum": 0.9, **kwargs})
+        elif name == "adam":  # L2 weight decay in the gradient, as torch.optim.Adam (CARE's CIFAR setting)
+            optimizer = torch.optim.Adam(groups, lr=float(opt_cfg.lr), **kwargs)
         elif name == "adamw":
             optimizer = torch.optim.AdamW(groups, lr=float(opt_cfg.lr), **kwargs)
         else:
