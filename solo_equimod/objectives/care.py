@@ -21,7 +21,7 @@ from lightly.models.modules.heads import ProjectionHead
 from omegaconf import OmegaConf
 from torch import nn
 
-from solo_equimod.augment.batched import apply_views
+from solo_equimod.augment.batched import apply_batch
 from solo_equimod.augment.pipeline import normalize
 from solo_equimod.augment.policy import ViewPolicy, policy_from_config
 from solo_equimod.augment.sampler import sample_views
@@ -81,7 +81,7 @@ class CARE(Objective):
             groups = torch.zeros_like(groups)
         heights, widths = (torch.full_like(groups, s) for s in images.shape[-2:])
         params = [sample_views(self.policy, heights, widths, groups=groups) for _ in range(2)]
-        views = [normalize(apply_views(images, p.to(images.device), self.policy), self.mean, self.std) for p in params]
+        views = [normalize(apply_batch(images, p, self.policy), self.mean, self.std) for p in params]
         return {"care": {"view1": views[0], "view2": views[1], "params": params, "groups": groups}}
 
     def forward(self, batch: Batch, feats: Features) -> dict[str, torch.Tensor]:
