@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from omegaconf import OmegaConf
 from torch import nn
 
 from solo_equimod.augment.apply import apply_view_params
@@ -117,3 +118,39 @@ def test_a_model_with_care_pickles_with_its_head_bound_to_itself(tmp_path: Path)
     assert copy.objectives["care"].method_embed.__self__ is copy
     h = torch.randn(4, model.features_dim)
     torch.testing.assert_close(copy.objectives["care"].embed(h), model.objectives["care"].embed(h))
+
+
+def test_care_configs_carry_the_papers_values_and_heads() -> None:
+    """Weight / chunks per dataset (CARE's scripts), the CIFAR Adam setting, and the SimCLR heads:
+    CARE's g on CIFAR, MoCo-v2's fc head on ImageNet-100 (built on the configs' ResNet-50)."""
+    from hydra import compose, initialize_config_dir
+
+    from solo_equimod.config import validate
+    from solo_equimod.hydra_schemas import register_schemas
+    from tests.conftest import REPO
+
+    register_schemas()
+    cfgs = {}
+    for folder, names in (("cifar", ("simclr_care", "mocov2_care", "simclr_care_cifar100", "mocov2_care_cifar100")),
+                          ("stl10", ("simclr_care", "mocov2_care")), ("imagenet-100", ("simclr_care", "mocov2_care"))):
+        with initialize_config_dir(str(REPO / "scripts/pretrain" / folder), version_base="1.3"):
+            cfgs.update({(folder, n): validate(compose(config_name=n)) for n in names})
+    care = {k: (c.objectives.care.weight, c.objectives.care.chunks, c.data.dataset) for k, c in cfgs.items()}
+    assert {care[k] for k in care if k[1].endswith("cifar100")} == {(0.001, 4, "cifar100")}
+    assert care["cifar", "simclr_care"] == care["cifar", "mocov2_care"] == (0.03, 16, "cifar10")
+    assert care["stl10", "simclr_care"] == (0.01, 8, "stl10") and care["imagenet-100", "mocov2_care"][:2] == (0.005, 4)
+    cifar, stl, in100 = cfgs["cifar", "simclr_care"], cfgs["stl10", "mocov2_care"], cfgs["imagenet-100", "mocov2_care"]
+    assert (cifar.optimizer.name, cifar.optimizer.lr, cifar.optimizer.weight_decay, cifar.scheduler.name,
+            cifar.optimizer.batch_size, cifar.max_epochs) == ("adam", 1e-3, 1e-6, "none", 256, 400)
+    assert (stl.optimizer.name, stl.optimizer.lr, stl.optimizer.weight_decay, stl.augmentations[0].crop_size) == \
+           ("sgd", 0.06, 5e-4, 32)
+    assert (in100.optimizer.batch_size * in100.devices * in100.num_nodes, in100.objectives.care.images_per_process,
+            in100.method_kwargs.tau_base, in100.method_kwargs.queue_size) == (256, 32, 0.99, 65536)
+    heads = {f: METHODS["simclr"](OmegaConf.merge(cfgs[f, "simclr_care"], {"data": {"num_classes": 10}})).projector
+             for f in ("cifar", "imagenet-100")}
+    shapes = {f: [(type(m).__name__, getattr(m, "out_features", None), getattr(m, "bias", None) is not None)
+                  for m in h.layers] for f, h in heads.items()}
+    assert shapes["cifar"] == [("Linear", 512, False), ("BatchNorm1d", None, True), ("ReLU", None, False),
+                               ("Linear", 128, True)]
+    assert shapes["imagenet-100"] == [("Linear", 2048, True), ("ReLU", None, False), ("Linear", 128, True)]
+    assert heads["cifar"].layers[0].in_features == 2048
