@@ -1,6 +1,6 @@
 """The DALI pretraining loader against the torchvision reference (issue 4), on CPU.
 
-References: `sample_view_params` (the sampling distributions), `apply_view_params` (re-applying a
+References: `sample_views` (the one sampler, replayed from the loader's seed), `apply_view_params` (re-applying a
 returned parameter vector to the decoded file), torchvision's `OriginalView`, the file list itself
 (indexes, labels, one visit per epoch). Images are written to a temporary ImageFolder.
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import math
 import os
 import subprocess
 import sys
@@ -30,13 +29,14 @@ import torch
 from PIL import Image
 
 from solo_equimod.augment.apply import apply_view_params
-from solo_equimod.augment.params import ParamLayout
 from solo_equimod.augment.pipeline import OriginalView, to_uint8_tensor
 from solo_equimod.augment.policy import ViewPolicy, layout_for
-from solo_equimod.augment.sample import sample_view_params
+from solo_equimod.augment.sampler import sample_views
 
 HAVE_DALI = importlib.util.find_spec("nvidia") is not None and importlib.util.find_spec("nvidia.dali") is not None
 needs_dali = pytest.mark.skipif(not HAVE_DALI, reason="nvidia-dali is not installed")
+# SOLO_EQUIMOD_TEST_DEVICE=cuda runs the loader's GPU path (mixed decoding, GPU operators; benchmarks/gpu_checks.sh)
+DALI_DEVICE = "gpu" if os.environ.get("SOLO_EQUIMOD_TEST_DEVICE", "cpu") == "cuda" else "cpu"
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 POLICIES = [
@@ -70,7 +70,8 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _build(root: Path, **kwargs):  # type: ignore[no-untyped-def]
     from solo_equimod.data.dali_loader import build_dali_pretrain_loader
 
-    args = dict(policies=POLICIES, mean=MEAN, std=STD, original=ORIGINAL, batch_size=5, num_threads=2, drop_last=False)
+    args = dict(policies=POLICIES, mean=MEAN, std=STD, original=ORIGINAL, batch_size=5, num_threads=2, drop_last=False,
+                device=DALI_DEVICE)
     args.update(kwargs)
     return build_dali_pretrain_loader(str(root), **args)
 
@@ -80,6 +81,7 @@ def _decoded(path: str) -> torch.Tensor:
 
 
 def _levels(normalised: torch.Tensor) -> torch.Tensor:
+    normalised = normalised.cpu()
     mean, std = torch.tensor(MEAN).view(3, 1, 1), torch.tensor(STD).view(3, 1, 1)
     return (normalised * std + mean) * 255.0
 
@@ -157,40 +159,20 @@ def test_original_view_matches_torchvision(folder: Path, tmp_path: Path) -> None
         assert torch.allclose(_levels(original[b]), ref, atol=0.5 if loader.files[i].endswith(".jpg") else 1e-3)
 
 
-def _moments(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Mean, std and their standard errors (the std's from the fourth central moment, floored at the
-    normal-data value, because for a fair coin the fourth-moment formula gives 0)."""
-    n = x.shape[0]
-    mean, std = x.mean(0), x.std(0)
-    m4 = ((x - mean) ** 4).mean(0)
-    se_std = torch.sqrt((m4 - std**4).clamp_min(0) / (4 * n * std.clamp_min(1e-8) ** 2))
-    se_std = torch.maximum(se_std, std / math.sqrt(2 * n))
-    return mean, std, std / math.sqrt(n), se_std
-
-
 @needs_dali
-@pytest.mark.parametrize("height,width", [(60, 80), (24, 200)])  # 24x200 often needs the fallback
-def test_parameter_distributions_match_torchvision_sampler(height: int, width: int) -> None:
-    from solo_equimod.augment.dali_ops import sample_batch
-
-    policy, n = POLICIES[1], 4000
-    layout = ParamLayout(flip=True, jitter=True, gray=True, blur=True, solarize=True)
-    sizes = np.full(n, height), np.full(n, width)
-    draws = sample_batch(policy, *sizes, np.random.default_rng(123))  # what the loader feeds to DALI
-    dali = torch.from_numpy(np.stack([draws[name] for name in layout.names], axis=1))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        ref = torch.tensor([layout.encode(sample_view_params(policy, height, width)) for _ in range(n)])
-    (m1, s1, se_m1, se_s1), (m2, s2, se_m2, se_s2) = _moments(dali), _moments(ref)
-    for k, name in enumerate(layout.names):
-        if s2[k] == 0:
-            assert s1[k] == 0 and m1[k] == m2[k], name
-            continue
-        z_mean = (m1[k] - m2[k]).abs() / torch.sqrt(se_m1[k] ** 2 + se_m2[k] ** 2)
-        z_std = (s1[k] - s2[k]).abs() / torch.sqrt(se_s1[k] ** 2 + se_s2[k] ** 2)
-        assert z_mean < 4.5 and z_std < 4.5, (name, m1[k], m2[k], s1[k], s2[k])
-    orders = {tuple(row) for row in dali[dali[:, 1] == 1][:, 13:17].int().tolist()}
-    assert len(orders) == 24  # every permutation of the four jitter operations occurs
+def test_parameters_are_the_batch_level_samplers_draws(folder: Path) -> None:
+    """The loader returns what `sample_views` draws from the feeder's seed, batch after batch (whose
+    law `tests/test_sampler.py` checks against torchvision's samplers)."""
+    loader = _build(folder, seed=3)
+    generator = torch.Generator().manual_seed(3 * 1_000_003 + 0)  # the feeder's seed for (seed, shard 0)
+    batches = 0
+    for batch in loader:
+        heights, widths = batch["image_size"].cpu().unbind(1)
+        for policy, params in zip(POLICIES, batch["params"]):
+            expected = loader.layout.encode_batch(sample_views(policy, heights, widths, generator))
+            assert torch.allclose(params.cpu(), expected), (params, expected)
+        batches += 1
+    assert batches == 4
 
 
 def _epoch(loader) -> tuple[list[int], list[int], list[int]]:  # type: ignore[no-untyped-def]

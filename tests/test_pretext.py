@@ -23,7 +23,7 @@ from solo_equimod.augment.pretext import (
     task_crop,
     task_sample,
 )
-from solo_equimod.augment.sample import sample_view_params
+from solo_equimod.augment.sampler import sample_view
 from solo_equimod.config import validate
 from solo_equimod.data.pretrain import PretrainDataModule
 from solo_equimod.objectives import OBJECTIVES
@@ -116,7 +116,7 @@ def test_rotated_views_are_the_four_rotations_of_one_small_view(tmp_path) -> Non
     torch.manual_seed(7)
     views = rotated_views(image, policy, MEAN, STD)
     torch.manual_seed(7)
-    view = apply_view_params(image, sample_view_params(policy, 32, 32), policy)
+    view = apply_view_params(image, sample_view(policy, 32, 32), policy)
     assert view.shape == (3, 16, 16) and len(views) == 4
     for k in range(4):
         torch.testing.assert_close(views[k], _normalised(_official_rotation(view, k)))

@@ -1,7 +1,7 @@
 """Apply explicit view parameters with `torchvision.transforms.v2.functional`.
 
 Lightly's and torchvision's random transforms draw and apply in one call and cannot return what
-they drew, so the pipeline samples with `sample_view_params` and applies here.
+they drew, so the pipeline samples with `solo_equimod.augment.sampler` and applies here.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torchvision.transforms.v2 import functional as F
 
-from solo_equimod.augment.params import ViewParams
+from solo_equimod.augment.params import JITTER_OPS, ViewParams
 from solo_equimod.augment.policy import ViewPolicy
 
 _JITTER_FNS = (F.adjust_brightness, F.adjust_contrast, F.adjust_saturation, F.adjust_hue)
@@ -24,7 +24,8 @@ def apply_view_params(image: torch.Tensor, params: ViewParams, policy: ViewPolic
         view = F.horizontal_flip(view)
     if params.jitter:
         for op in params.order:
-            view = _JITTER_FNS[op](view, params.factors[op])
+            if getattr(policy, JITTER_OPS[op]) > 0:  # as ColorJitter, an operation of strength 0 is skipped
+                view = _JITTER_FNS[op](view, params.factors[op])
     if params.gray:
         view = F.rgb_to_grayscale(view, num_output_channels=3)
     if params.blur:

@@ -1,12 +1,10 @@
 """The DALI twin of `sample.py` + `apply.py`: batch-wise parameter draws fed to DALI, and the DALI
 graph that applies them, so each view comes back with its raw Appendix A.1 vector.
 
-Sampling (NumPy, one call per batch of the feeder): the same distributions as `sample_view_params`,
-i.e. torchvision's `RandomResizedCrop.get_params` (10 attempts with a scale and a log-uniform ratio,
-then the centre-crop fallback, offsets uniform over the valid range), `ColorJitter.get_params` (a
-uniformly random order of the four operations, factors uniform in their ranges), Bernoulli flags and
-sigma ~ U(sigma_min, sigma_max). It runs vectorised over the batch: drawn inside DALI as a graph of
-per-sample scalar operators it halved the pipeline's throughput (see BENCHMARKS.md).
+Sampling: the feeder draws each batch's parameters with the one batch-level sampler
+(`solo_equimod.augment.sampler.sample_views`, torchvision's distributions) and `view_feed` turns them
+into DALI inputs; drawn inside DALI as a graph of per-sample scalar operators it halved the
+pipeline's throughput (see BENCHMARKS.md).
 
 Applying (DALI graph): the same operation semantics as torchvision v2 on uint8 images (truncation
 after each colour operation, contrast around the mean of the floored grayscale, hue shifted in HSV),
@@ -18,7 +16,6 @@ This module imports DALI; `solo_equimod.data.dali_loader` imports it only once D
 
 from __future__ import annotations
 
-import math
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -26,75 +23,14 @@ import nvidia.dali.math as dmath
 from nvidia.dali import fn, types
 from nvidia.dali.data_node import DataNode
 
-from solo_equimod.augment.params import DEFAULT_JITTER_FACTORS, DEFAULT_JITTER_ORDER, JITTER_OPS, ParamLayout
+from solo_equimod.augment.params import JITTER_OPS, BatchViewParams, ParamLayout
 from solo_equimod.augment.pipeline import OriginalView
 from solo_equimod.augment.policy import ViewPolicy
 
 GRAY_WEIGHTS = (0.2989, 0.587, 0.114)  # torchvision's rgb_to_grayscale weights
-RRC_ATTEMPTS = 10  # torchvision's RandomResizedCrop.get_params tries 10 windows before falling back
 
 
-# ----------------------------------------------------------------------------- sampling (NumPy)
-
-
-def sample_crops(policy: ViewPolicy, heights: np.ndarray, widths: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """[B, 4] windows x (left), y (top), w, h for images of the given sizes, as torchvision draws them.
-
-    DALI's random_resized_crop draws its window internally and cannot return it, hence this.
-    """
-    height, width = heights.astype(np.float64), widths.astype(np.float64)
-    if not policy.rrc_enabled:
-        zeros = np.zeros_like(height)
-        return np.stack([zeros, zeros, width, height], axis=1)
-    n = len(height)
-    lo_ratio, hi_ratio = policy.crop_ratio
-    target = (height * width)[:, None] * rng.uniform(policy.crop_min_scale, policy.crop_max_scale, (n, RRC_ATTEMPTS))
-    aspect = np.exp(rng.uniform(math.log(lo_ratio), math.log(hi_ratio), (n, RRC_ATTEMPTS)))
-    w_try, h_try = np.rint(np.sqrt(target * aspect)), np.rint(np.sqrt(target / aspect))  # rint == round()
-    valid = (w_try > 0) & (w_try <= width[:, None]) & (h_try > 0) & (h_try <= height[:, None])
-    first, found = valid.argmax(axis=1), valid.any(axis=1)
-    rows = np.arange(n)
-    in_ratio = width / height
-    w = np.where(found, w_try[rows, first], np.where(in_ratio > hi_ratio, np.rint(height * hi_ratio), width))
-    h = np.where(found, h_try[rows, first], np.where(in_ratio < lo_ratio, np.rint(width / lo_ratio), height))
-    y = np.where(found, rng.integers(0, (height - h + 1).astype(np.int64)), (height - h) // 2)
-    x = np.where(found, rng.integers(0, (width - w + 1).astype(np.int64)), (width - w) // 2)
-    return np.stack([x, y, w, h], axis=1)
-
-
-def _coins(prob: float, n: int, rng: np.random.Generator) -> np.ndarray:
-    return rng.random(n) < prob if prob > 0 else np.zeros(n, dtype=bool)
-
-
-def _factor(strength: float, center: float, n: int, rng: np.random.Generator, signed: bool = False) -> np.ndarray:
-    if strength <= 0:
-        return np.full(n, center)
-    low = -strength if signed else max(0.0, center - strength)
-    return rng.uniform(low, center + strength, n)
-
-
-def sample_batch(policy: ViewPolicy, heights: np.ndarray, widths: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """One view's parameters for a batch: {ParamLayout name: [B] values}, defaults when not applied."""
-    n = len(heights)
-    crops = sample_crops(policy, heights, widths, rng)
-    jitter = _coins(policy.jitter_prob, n, rng)
-    factors = np.stack([
-        _factor(policy.brightness, 1.0, n, rng), _factor(policy.contrast, 1.0, n, rng),
-        _factor(policy.saturation, 1.0, n, rng), _factor(policy.hue, 0.0, n, rng, signed=True),
-    ], axis=1)
-    factors = np.where(jitter[:, None], factors, np.array(DEFAULT_JITTER_FACTORS))
-    order = np.where(jitter[:, None], np.argsort(rng.random((n, 4)), axis=1), np.array(DEFAULT_JITTER_ORDER))  # uniform
-    blur = _coins(policy.blur_prob, n, rng)
-    sigma = np.where(blur, rng.uniform(policy.sigma_min, policy.sigma_max, n), 0.0)
-    values = {
-        "flip_applied": _coins(policy.flip_prob, n, rng), "jitter_applied": jitter,
-        "gray_applied": _coins(policy.gray_prob, n, rng), "blur_applied": blur,
-        "solarize_applied": _coins(policy.solarize_prob, n, rng), "blur_sigma": sigma,
-    }
-    values.update({f"crop_{k}": crops[:, i] for i, k in enumerate(("x", "y", "width", "height"))})
-    values.update({f"{op}_factor": factors[:, i] for i, op in enumerate(JITTER_OPS)})
-    values.update({f"jitter_order_{k + 1}": order[:, k] for k in range(4)})
-    return {k: np.asarray(v, dtype=np.float32) for k, v in values.items()}
+# ----------------------------------------------------------------------------- feeding (NumPy)
 
 
 def _jitter_ops(policy: ViewPolicy) -> list[str]:
@@ -110,23 +46,22 @@ def view_feed_names(policy: ViewPolicy) -> list[str]:
     return names + [name for op in _jitter_ops(policy) for name in [op] + [f"{op}_at_{k}" for k in range(4)]]
 
 
-def view_feed(layout: ParamLayout, draws: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def view_feed(layout: ParamLayout, draws: BatchViewParams) -> dict[str, np.ndarray]:
     """What the DALI graph of one view reads, computed from its draws: the vector, the window, and
     one boolean per flag and per (jitter position, operation), used as conditional predicates."""
-    jitter = draws["jitter_applied"] > 0
+    d = draws.to("cpu")
+    crop = d.crop.numpy().astype(np.float32)
+    jitter = d.jitter.numpy()
     feed = {
-        "params": np.stack([draws[name] for name in layout.names], axis=1),
-        "anchor": np.stack([draws["crop_x"], draws["crop_y"]], axis=1),
-        "shape": np.stack([draws["crop_width"], draws["crop_height"]], axis=1),
-        "flip": draws["flip_applied"].astype(np.int32),
-        "gray": draws["gray_applied"] > 0, "blur": draws["blur_applied"] > 0,
-        "solarize": draws["solarize_applied"] > 0, "sigma": np.maximum(draws["blur_sigma"], 1e-3),
+        "params": layout.encode_batch(d).numpy(), "anchor": crop[:, :2], "shape": crop[:, 2:],
+        "flip": d.flip.numpy().astype(np.int32), "gray": d.gray.numpy(), "blur": d.blur.numpy(),
+        "solarize": d.solarize.numpy(), "sigma": np.maximum(d.sigma.numpy(), 1e-3),
     }
     for i, op in enumerate(JITTER_OPS):
-        feed[op] = draws[f"{op}_factor"]
+        feed[op] = d.factors[:, i].numpy()
         for k in range(4):
-            feed[f"{op}_at_{k}"] = jitter & (draws[f"jitter_order_{k + 1}"] == i)
-    return feed
+            feed[f"{op}_at_{k}"] = jitter & (d.order[:, k].numpy() == i)
+    return {name: np.ascontiguousarray(value) for name, value in feed.items()}  # DALI reads dense arrays only
 
 
 def original_feed(original: OriginalView, heights: np.ndarray, widths: np.ndarray) -> dict[str, np.ndarray]:

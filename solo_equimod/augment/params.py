@@ -18,7 +18,8 @@ job (see `solo_equimod.objectives.equimod.ParamNormalizer`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import torch
 
@@ -41,6 +42,41 @@ class ViewParams:
     blur: bool = False
     sigma: float = 0.0
     solarize: bool = False
+
+
+@dataclass(frozen=True)
+class BatchViewParams:
+    """The parameters of B views as tensors (row i is one `ViewParams`), as the batch-level sampler
+    draws them: `crop` (B, 4) long x, y, w, h in input pixels; the flags `flip`, `jitter`, `gray`,
+    `blur`, `solarize` bool (B,); `factors` (B, 4) b, c, s, h and `order` (B, 4) long (defaults where
+    jitter is off); `sigma` (B,) (0 where blur is off)."""
+
+    crop: torch.Tensor
+    flip: torch.Tensor
+    jitter: torch.Tensor
+    factors: torch.Tensor
+    order: torch.Tensor
+    gray: torch.Tensor
+    blur: torch.Tensor
+    sigma: torch.Tensor
+    solarize: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.crop.shape[0]
+
+    def _map(self, fn: Any) -> "BatchViewParams":
+        return BatchViewParams(**{f.name: fn(getattr(self, f.name)) for f in fields(self)})
+
+    def to(self, device: torch.device | str) -> "BatchViewParams":
+        return self._map(lambda t: t.to(device))
+
+    def select(self, index: torch.Tensor) -> "BatchViewParams":
+        """The rows at `index` (a long or bool tensor)."""
+        return self._map(lambda t: t[index])
+
+    def row(self, i: int) -> ViewParams:
+        values = {f.name: getattr(self, f.name)[i].tolist() for f in fields(self)}
+        return ViewParams(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
 @dataclass(frozen=True)
@@ -96,6 +132,19 @@ class ParamLayout:
 
     def encode_tensor(self, p: ViewParams) -> torch.Tensor:
         return torch.tensor(self.encode(p), dtype=torch.float32)
+
+    def encode_batch(self, p: BatchViewParams) -> torch.Tensor:
+        """The raw Appendix A.1 vectors of B views, (B, dim) float32 on the parameters' device:
+        row i equals `encode(p.row(i))`."""
+        columns = [getattr(p, aug)[:, None] for aug in OPTIONAL_AUGMENTATIONS if getattr(self, aug)] + [p.crop]
+        columns = [c.to(torch.float32) for c in columns]
+        if self.jitter:
+            on = p.jitter[:, None]
+            columns += [torch.where(on, p.factors.float(), p.factors.new_tensor(DEFAULT_JITTER_FACTORS).float()),
+                        torch.where(on, p.order.float(), p.order.new_tensor(DEFAULT_JITTER_ORDER).float())]
+        if self.blur:
+            columns.append(torch.where(p.blur, p.sigma.float(), 0.0)[:, None])
+        return torch.cat(columns, dim=1)
 
     def decode(self, vec: torch.Tensor | list[float]) -> ViewParams:
         """Inverse of `encode` (augmentations outside the layout come back as not applied)."""

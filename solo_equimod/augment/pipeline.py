@@ -13,7 +13,7 @@ from torchvision.transforms.v2 import functional as F
 from solo_equimod.augment.apply import apply_view_params
 from solo_equimod.augment.params import ParamLayout
 from solo_equimod.augment.policy import ViewPolicy, layout_for
-from solo_equimod.augment.sample import sample_view_params
+from solo_equimod.augment.sampler import sample_view, sample_views
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ class ParamPretrainTransform:
         height, width = img.shape[-2:]
         views, params = [], []
         for policy in self.policies:
-            p = sample_view_params(policy, height, width)
+            p = sample_view(policy, height, width)
             views.append(self.normalize(apply_view_params(img, p, policy)))
             params.append(self.layout.encode_tensor(p))
         sample = {"views": views, "params": params, "image_size": torch.tensor([height, width]),
@@ -106,11 +106,12 @@ class ParamPretrainTransform:
         cycling through views and sizes: the sample that the model's normalisation is estimated on."""
         if not sizes:
             raise ValueError("need at least one input image size to sample augmentation parameters")
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            rows = []
-            for k in range(num_samples):
-                policy = self.policies[k % len(self.policies)]
-                h, w = sizes[(k // len(self.policies)) % len(sizes)]
-                rows.append(self.layout.encode(sample_view_params(policy, h, w)))
-        return torch.tensor(rows, dtype=torch.float32)
+        generator = torch.Generator().manual_seed(seed)
+        size_of = torch.tensor(sizes, dtype=torch.long)
+        rows = torch.empty(num_samples, self.layout.dim)
+        k = torch.arange(num_samples)
+        for v, policy in enumerate(self.policies):
+            mine = k[k % len(self.policies) == v]
+            hw = size_of[(mine // len(self.policies)) % len(sizes)]
+            rows[mine] = self.layout.encode_batch(sample_views(policy, hw[:, 0], hw[:, 1], generator))
+        return rows

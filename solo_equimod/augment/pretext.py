@@ -18,7 +18,7 @@ from torchvision.transforms.v2 import functional as F
 from solo_equimod.augment.apply import apply_view_params
 from solo_equimod.augment.pipeline import normalize
 from solo_equimod.augment.policy import ViewPolicy
-from solo_equimod.augment.sample import sample_view_params
+from solo_equimod.augment.sampler import sample_view
 
 # label r -> the order in which the 2x2 tiles (row-major: top-left, top-right, bottom-left, bottom-right) are
 # placed; lexicographic, as the official `jigsaw_dict`
@@ -115,5 +115,5 @@ def policy_variant(policy: ViewPolicy, settings: Mapping[str, Any]) -> ViewPolic
 def rotated_views(image: torch.Tensor, policy: ViewPolicy, mean: Sequence[float],
                   std: Sequence[float]) -> list[torch.Tensor]:
     """One view of `image` through `policy`, in its four rotations (labels 0..3), normalised."""
-    view = apply_view_params(image, sample_view_params(policy, *image.shape[-2:]), policy)
+    view = apply_view_params(image, sample_view(policy, *image.shape[-2:]), policy)
     return [normalize(rotate(view, k), mean, std) for k in range(4)]

@@ -4,8 +4,8 @@ It yields the same batches as the torchvision pipeline (`ParamPretrainTransform`
 `index` LongTensor[B], `views` (normalised, [B, 3, S, S] each), `params` (raw Appendix A.1 vectors
 [B, D], layout `layout_for(policies)`), `image_size` [B, 2], the normalised `original` [B, 3, H, W]
 when asked for, `target` LongTensor[B] and empty `extras` (extra inputs need `image_folder`).
-The parameters are drawn batch by batch in the feeder (NumPy, the torchvision distributions) and
-the views are made from them inside DALI, both by `solo_equimod.augment.dali_ops`.
+The parameters are drawn batch by batch in the feeder by the one batch-level sampler
+(`solo_equimod.augment.sampler`) and the views are made from them inside DALI (`solo_equimod.augment.dali_ops`).
 
 Epochs are owned here, not by DALI's reader: each epoch is a seeded permutation of the whole
 dataset (seed + epoch, identical on every rank), padded like `DistributedSampler` to a multiple of
@@ -36,6 +36,7 @@ from torchvision.datasets.folder import find_classes, make_dataset
 from solo_equimod.augment.params import ParamLayout
 from solo_equimod.augment.pipeline import OriginalView
 from solo_equimod.augment.policy import ViewPolicy, layout_for
+from solo_equimod.augment.sampler import sample_views
 from solo_equimod.data.batch import Batch
 from solo_equimod.data.images import DECODE_ERRORS, CorruptImageError, mode_problem
 
@@ -136,8 +137,8 @@ class _PipelineSpec:
 
 class _Feeder:
     """The `external_source` of the pipeline: per batch, the encoded files, their dataset indexes,
-    and every view's parameters drawn here in NumPy (`dali_ops.sample_batch`) from a generator
-    seeded by (seed, shard), in the order of `self.names`.
+    and every view's parameters drawn here by the batch-level sampler (`sample_views`) from a
+    generator seeded by (seed, shard), in the order of `self.names`.
 
     DALI calls `iter()` on it when an epoch ends and `next()` when it needs data; the plan of the
     epoch is set by the loader before, so DALI's eager re-`iter()` cannot start a wrong epoch.
@@ -148,7 +149,7 @@ class _Feeder:
 
         self.files = list(files)
         self.spec = spec
-        self.rng = np.random.default_rng(seed)
+        self.generator = torch.Generator().manual_seed(seed)
         self.skip_corrupt = skip_corrupt
         self.bad: set[int] = set()
         self.sizes = np.zeros((len(files), 2), dtype=np.int64)  # (height, width) once read
@@ -189,14 +190,15 @@ class _Feeder:
         raise StopIteration
 
     def _feed(self, data: list[np.ndarray], index: np.ndarray) -> list[Any]:
-        from solo_equimod.augment.dali_ops import original_feed, sample_batch, view_feed
+        from solo_equimod.augment.dali_ops import original_feed, view_feed
 
         heights, widths = self.sizes[index, 0], self.sizes[index, 1]
         fed = {"encoded": data, "index": index}
         if self.spec.with_original:
             fed.update({f"original_{k}": v for k, v in original_feed(self.spec.original, heights, widths).items()})
         for v, policy in enumerate(self.spec.policies):
-            draws = view_feed(self.spec.layout, sample_batch(policy, heights, widths, self.rng))
+            drawn = sample_views(policy, torch.from_numpy(heights), torch.from_numpy(widths), self.generator)
+            draws = view_feed(self.spec.layout, drawn)
             fed.update({f"view{v}_{k}": value for k, value in draws.items()})
         return [fed[name] for name in self.names]
 

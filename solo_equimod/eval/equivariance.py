@@ -30,7 +30,7 @@ from solo_equimod.atomic import write_csv, write_json
 from solo_equimod.augment import ParamLayout, ViewPolicy, layout_for, policies_from_config
 from solo_equimod.augment.apply import apply_view_params
 from solo_equimod.augment.pipeline import OriginalView, to_uint8_tensor
-from solo_equimod.augment.sample import sample_view_params
+from solo_equimod.augment.sampler import sample_view
 from solo_equimod.checkpoints import load_for_eval
 from solo_equimod.config import ConfigError, DataConfig
 from solo_equimod.data.datasets import DATASET_INFO
@@ -118,7 +118,7 @@ class AugmentationViews(Dataset):
         views, params = {}, {}
         for aug, options in self.policies.items():
             policy = options[index % len(options)]
-            p = sample_view_params(policy, height, width)
+            p = sample_view(policy, height, width)
             if not policy.rrc_enabled:  # without a random crop, show what the original shows (and encode it)
                 p = dataclasses.replace(p, crop=self.original.crop_box(height, width))
             views[aug] = self._normalize(apply_view_params(img, p, policy))
