@@ -26,8 +26,9 @@ CARE_POLICY = "care"  # scripts/pretrain/cifar/augmentations/care.yaml: crop, fl
 
 def _model(tmp_path: Path, method: str = "simclr", **care: object) -> BaseMethod:
     torch.manual_seed(0)
+    queue = {"queue_size": 256} if method == "mocov2" else {}
     cfg = tiny_pretrain_cfg(method, tmp_path, augmentations=CARE_POLICY, **{
-        "data.num_classes": 10, "method_kwargs": {"proj_hidden_dim": 32, **({"queue_size": 256} if method == "mocov2" else {})},
+        "data.num_classes": 10, "method_kwargs": {"proj_hidden_dim": 32, **queue},
         "objectives": {"care": {"chunks": 4, **care}}})
     return METHODS[method](cfg)
 
