@@ -1,7 +1,7 @@
 """Two CPU processes (gloo) reproduce one process on the concatenated batch: same loss, same
 gradients, for `simclr_equimod` and `byol_equimod` (EquiMod's Eq. 4 loss, and for SimCLR also the
-official-code variant); and the EquiMod parameter statistics come
-out identical on every rank.
+official-code variant); MoCo-v2's gathered keys and queue, and the CARE loss, as one process; and
+the EquiMod parameter statistics come out identical on every rank.
 
 Why the full method with BatchNorm in eval mode: in train mode each process normalises with its
 own half-batch statistics, which one process on the whole batch cannot reproduce (and
@@ -128,3 +128,76 @@ def test_two_processes_equal_one_process_on_the_concatenated_batch(method: str, 
     for name, grad in expected.items():
         torch.testing.assert_close(got["grads"][name], grad, rtol=1e-4, atol=1e-6, msg=name)
     assert torch.equal(got["stats"][0], got["stats"][1])
+
+
+# ----- MoCo-v2's gathered keys and the CARE loss ------------------------------------------------
+def _plain_cfg(method: str, tmp_path: Path, **objectives: dict) -> DictConfig:
+    return validate(tiny_pretrain_cfg(method, tmp_path, **{"data.num_classes": 10, "objectives": objectives,
+                                                           "method_kwargs": {"proj_hidden_dim": 32,
+                                                                             **({"queue_size": 32}
+                                                                                if method == "mocov2" else {})}}))
+
+
+def _care_batch(lo: int, hi: int) -> Batch:
+    """Rows lo:hi of a fixed batch with CARE's chunked views made beforehand, so that every process
+    and the single one see the same transformations (drawing them is tested in test_care.py)."""
+    batch = _batch(1, lo, hi)
+    gen = torch.Generator().manual_seed(2)
+    views = [torch.randn(WORLD * PER_RANK, 3, 32, 32, generator=gen)[lo:hi] for _ in range(2)]
+    return {**batch, "extras": {"care": {"view1": views[0], "view2": views[1]}}}
+
+
+def _keys_and_loss_worker(rank: int, port: int, cfgs: dict[str, DictConfig], out: str) -> None:
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD)
+    try:
+        results = {}
+        for name, cfg in cfgs.items():
+            model = _plain_model(cfg)
+            ddp = DistributedDataParallel(_SSLLoss(model), find_unused_parameters=True)
+            loss = ddp(_care_batch(rank * PER_RANK, (rank + 1) * PER_RANK))
+            loss.backward()
+            mean_loss = loss.detach().clone()
+            dist.all_reduce(mean_loss)
+            results[name] = {"loss": mean_loss / WORLD, "grads": _grads(model), "state": model.state_dict()}
+        if rank == 0:
+            torch.save(results, out)
+    finally:
+        dist.destroy_process_group()
+
+
+def _plain_model(cfg: DictConfig) -> BaseMethod:
+    torch.manual_seed(0)
+    model = METHODS[cfg.method](cfg).eval()  # BatchNorm per sample: see the module docstring
+    if "care" in model.objectives:
+        model.objectives["care"].derive = lambda batch: {}  # the views come with the batch
+    return model
+
+
+def test_gathered_keys_and_the_care_loss_equal_one_process(tmp_path: Path) -> None:
+    """MoCo-v2 (shuffle-BN on): both processes enqueue the keys of all 8 images in rank order, so the
+    queue equals one process's on the concatenated batch, and so do the loss and the gradients.
+    SimCLR + CARE: chunks stay within a process (2 chunks of 2 rows each), so 2 x 2 chunks equal one
+    process splitting the 8 rows into 4 chunks."""
+    cfgs = {"mocov2": _plain_cfg("mocov2", tmp_path), "simclr_care": _plain_cfg("simclr", tmp_path, care={
+        "chunks": 2, "weight": 1.0})}
+    out = str(tmp_path / "rank0.pt")
+    os.environ["OMP_NUM_THREADS"] = "1"
+    mp.spawn(_keys_and_loss_worker, args=(_free_port(), cfgs, out), nprocs=WORLD, join=True)
+    results = torch.load(out, weights_only=False)
+    singles = {"mocov2": _plain_cfg("mocov2", tmp_path),
+               "simclr_care": _plain_cfg("simclr", tmp_path, care={"chunks": 4, "weight": 1.0})}
+    models = {}
+    for name, cfg in singles.items():
+        got = results[name]
+        single = models[name] = _plain_model(cfg)
+        loss = single.ssl_step(_care_batch(0, WORLD * PER_RANK))[0]["loss"]
+        loss.backward()
+        torch.testing.assert_close(got["loss"], loss.detach(), rtol=1e-5, atol=1e-6, msg=name)
+        expected = _grads(single)
+        assert set(got["grads"]) == set(expected) and expected
+        for key, grad in expected.items():
+            torch.testing.assert_close(got["grads"][key], grad, rtol=1e-4, atol=1e-6, msg=f"{name} {key}")
+    queue, state = models["mocov2"].criterion.memory_bank, results["mocov2"]["state"]
+    assert int(queue.bank_ptr) == int(state["criterion.memory_bank.bank_ptr"]) == WORLD * PER_RANK
+    torch.testing.assert_close(state["criterion.memory_bank.bank"], queue.bank)

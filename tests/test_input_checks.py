@@ -29,7 +29,7 @@ AUG = "augmentations.1."
     ({"optimizer.batch_size": 0}, "optimizer.batch_size=0 is invalid: must be a positive number of images"),
     ({"optimizer.lr": -0.1}, "optimizer.lr=-0.1 is invalid: must be positive"),
     ({"optimizer.weight_decay": -1.0}, "optimizer.weight_decay=-1.0 is invalid: must be >= 0"),
-    ({"optimizer.name": "adam"}, "optimizer.name='adam' is invalid: valid: lars, sgd, adamw"),
+    ({"optimizer.name": "rmsprop"}, "optimizer.name='rmsprop' is invalid: valid: lars, sgd, adam, adamw"),
     ({"scheduler.name": "step"}, "scheduler.name='step' is invalid: valid: warmup_cosine, none"),
     ({"scheduler.warmup_epochs": -1}, "scheduler.warmup_epochs=-1.0 is invalid"),
     ({"data.num_workers": -2}, "data.num_workers=-2 is invalid: must be >= 0"),

@@ -7,6 +7,7 @@ from solo_equimod.methods.barlow_twins import BarlowTwins
 from solo_equimod.methods.base import BaseMethod
 from solo_equimod.methods.byol import BYOL
 from solo_equimod.methods.essl import ESSL
+from solo_equimod.methods.mocov2 import MoCoV2
 from solo_equimod.methods.momentum import BaseMomentumMethod
 from solo_equimod.methods.simclr import SimCLR
 from solo_equimod.methods.vicreg import VICReg
@@ -17,6 +18,7 @@ BASE_METHODS: dict[str, type[BaseMethod]] = {
     "byol": BYOL,
     "barlow_twins": BarlowTwins,
     "vicreg": VICReg,
+    "mocov2": MoCoV2,
     "essl": ESSL,
 }
 

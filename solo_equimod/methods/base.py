@@ -28,7 +28,7 @@ from solo_equimod.objectives import PredictsViews
 from solo_equimod.objectives.base import Features, ObjectiveContext
 from solo_equimod.objectives.compose import build_objectives, canonical_config, legacy_prefixes
 
-OPTIMIZERS = ("lars", "sgd", "adamw")
+OPTIMIZERS = ("lars", "sgd", "adam", "adamw")
 SCHEDULERS = ("warmup_cosine", "none")
 
 
@@ -72,7 +72,8 @@ class BaseMethod(pl.LightningModule):
         num_classes = int(cfg.data.num_classes)
         self.top5_k = min(5, num_classes)  # "top-5" of a dataset with fewer classes is top-all
         self.online_classifier = OnlineLinearClassifier(self.features_dim, num_classes, topk=(1, self.top5_k))
-        self.objectives = build_objectives(cfg, ObjectiveContext(cfg, self.features_dim, self.gather_distributed))
+        context = ObjectiveContext(cfg, self.features_dim, self.gather_distributed, self.embed)
+        self.objectives = build_objectives(cfg, context)
 
     # ----- what subclasses provide ------------------------------------------------------------
     @property
@@ -83,6 +84,11 @@ class BaseMethod(pl.LightningModule):
     def invariance_step(self, view_feats: list[torch.Tensor], views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         """Invariance loss from the backbone features of the views; returns at least {"loss"}."""
         raise NotImplementedError  # abstract
+
+    def embed(self, h: torch.Tensor) -> torch.Tensor:
+        """The embedding z = head(h) that the invariance loss compares (its projector), for
+        objectives that act in the method's own latent space (CARE)."""
+        raise NotImplementedError(f"method {self.cfg.method!r} has no embedding head")
 
     # ----- forward ------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -133,6 +139,7 @@ class BaseMethod(pl.LightningModule):
     def ssl_step(self, batch: Batch) -> tuple[dict[str, torch.Tensor], Features]:
         """{"loss": the total, "<method>_loss", "<objective>_loss" and every other term by its
         owner's name} and the features; total = method loss + sum_k weight_k * objective_k (Eq. 4)."""
+        batch = self.derive_inputs(batch)
         feats = self.encode_batch(batch)
         out = self.invariance_step(feats["views"], batch["views"])
         loss = out.pop("loss")
@@ -144,6 +151,13 @@ class BaseMethod(pl.LightningModule):
             terms[f"{name}_loss"] = objective_loss
             terms.update({f"{name}_{k}": v for k, v in result.items()})
         return {"loss": loss, **terms}, feats
+
+    def derive_inputs(self, batch: Batch) -> Batch:
+        """The batch with the inputs every objective derives from it (`Objective.derive`) in its extras."""
+        extras = dict(batch.get("extras") or {})
+        for objective in self.objectives.values():
+            extras.update(objective.derive(batch))
+        return {**batch, "extras": extras}
 
     @property
     def view_predictor(self) -> PredictsViews | None:
@@ -199,6 +213,8 @@ class BaseMethod(pl.LightningModule):
             optimizer: torch.optim.Optimizer = LARS(groups, lr=float(opt_cfg.lr), **{"momentum": 0.9, **kwargs})
         elif name == "sgd":
             optimizer = torch.optim.SGD(groups, lr=float(opt_cfg.lr), **{"momentum": 0.9, **kwargs})
+        elif name == "adam":  # L2 weight decay in the gradient, as torch.optim.Adam (CARE's CIFAR setting)
+            optimizer = torch.optim.Adam(groups, lr=float(opt_cfg.lr), **kwargs)
         elif name == "adamw":
             optimizer = torch.optim.AdamW(groups, lr=float(opt_cfg.lr), **kwargs)
         else:

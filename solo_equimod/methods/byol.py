@@ -38,6 +38,9 @@ class BYOL(BaseMomentumMethod):
     def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
         return super().momentum_pairs + [(self.projector, self.momentum_projector)]
 
+    def embed(self, h: torch.Tensor) -> torch.Tensor:
+        return self.projector(h)
+
     def invariance_step(self, view_feats: list[torch.Tensor], views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         mode = self.kwargs["head_batches"]  # "joint": both views in one call per head, as the official code
         p1, p2 = apply_heads(self.predictor, mode, apply_heads(self.projector, mode, view_feats))

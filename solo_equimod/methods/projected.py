@@ -21,6 +21,9 @@ class ProjectedPairMethod(BaseMethod):
     def learnable_params(self) -> list[nn.Module]:
         return super().learnable_params + [self.projector]
 
+    def embed(self, h: torch.Tensor) -> torch.Tensor:
+        return self.projector(h)
+
     def invariance_step(self, view_feats: list[torch.Tensor], views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         z1, z2 = apply_heads(self.projector, self.kwargs["head_batches"], view_feats)
         return {"loss": self.criterion(z1, z2)}

@@ -20,7 +20,11 @@ class SimCLR(ProjectedPairMethod):
         "proj_num_layers": 3,  # Sec. 2.3: 3-layer head as in Chen & He (2021)
         "temperature": 0.5,  # Sec. 3.1.1: tau = 0.5 on CIFAR10, 0.2 on ImageNet
         "last_bn_affine": False,  # the projector's last BN has no affine parameters (official src/model.py)
+        # BN after every layer (EquiMod); "hidden": not after the last, whose Linear has a bias (CARE's CIFAR
+        # head, Sharut/CARE model.py `g`); "none": no BN, biases everywhere (MoCo-v2's head, CARE's ImageNet-100)
+        "proj_bn": "all",
     }
+    PROJ_BN: ClassVar[tuple[str, ...]] = ("all", "hidden", "none")
     PINNED_BEFORE: ClassVar[dict[int, dict[str, Any]]] = {
         2: {**ProjectedPairMethod.PINNED_BEFORE[2], "last_bn_affine": True},
     }
@@ -28,8 +32,13 @@ class SimCLR(ProjectedPairMethod):
     def __init__(self, cfg: DictConfig | dict) -> None:
         super().__init__(cfg)
         k = self.kwargs
+        if k["proj_bn"] not in self.PROJ_BN:
+            raise ValueError(f"method_kwargs.proj_bn={k['proj_bn']!r} is unknown; valid: {list(self.PROJ_BN)}")
         self.projector = SimCLRProjectionHead(self.features_dim, k["proj_hidden_dim"], k["proj_output_dim"],
-                                              num_layers=k["proj_num_layers"])
-        if not k["last_bn_affine"]:
+                                              num_layers=k["proj_num_layers"], batch_norm=k["proj_bn"] != "none")
+        if k["proj_bn"] == "hidden":  # the last Linear (no bias, before a BN) becomes one with a bias, no BN
+            del self.projector.layers[-1]
+            self.projector.layers[-1] = nn.Linear(k["proj_hidden_dim"], k["proj_output_dim"])
+        elif k["proj_bn"] == "all" and not k["last_bn_affine"]:
             self.projector.layers[-1] = nn.BatchNorm1d(k["proj_output_dim"], affine=False)
         self.criterion = NTXentLoss(temperature=k["temperature"], gather_distributed=self.gather_distributed)

@@ -5,6 +5,7 @@
 
 from solo_equimod.objectives.augself import AugSelf
 from solo_equimod.objectives.base import Features, Objective, ObjectiveContext, PredictsViews
+from solo_equimod.objectives.care import CARE
 from solo_equimod.objectives.equimod import EquiMod
 from solo_equimod.objectives.rotation import Rotation
 from solo_equimod.objectives.transform_prediction import TransformPrediction
@@ -14,6 +15,7 @@ OBJECTIVES: dict[str, type[Objective]] = {
     "rotation": Rotation,
     "transform_prediction": TransformPrediction,
     "augself": AugSelf,
+    "care": CARE,
 }
 
 # method names from before objectives existed: `<base>_equimod` is `<base>` + objectives.equimod
@@ -21,5 +23,5 @@ METHOD_ALIASES: dict[str, tuple[str, tuple[str, ...]]] = {
     f"{base}_equimod": (base, ("equimod",)) for base in ("simclr", "byol", "barlow_twins", "vicreg")
 }
 
-__all__ = ["METHOD_ALIASES", "OBJECTIVES", "AugSelf", "EquiMod", "Features", "Objective", "ObjectiveContext",
+__all__ = ["CARE", "METHOD_ALIASES", "OBJECTIVES", "AugSelf", "EquiMod", "Features", "Objective", "ObjectiveContext",
            "PredictsViews", "Rotation", "TransformPrediction"]

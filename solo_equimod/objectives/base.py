@@ -1,7 +1,8 @@
 """What an objective is: a loss that composes onto any invariance method.
 
 An objective declares what it needs from the batch (`inputs`: the original image; `extras`: named
-inputs it asks the pipeline to make per image), which batch inputs it reads backbone features of
+inputs it asks the pipeline to make per image; `derive`: inputs it makes from the batch on the
+training device), which batch inputs it reads backbone features of
 (`encodes`, alone or in the views' BatchNorm batches: `encodes_apart`), owns its modules (trained,
 checkpointed and exported with the method), may prepare itself once from the training data
 (`prepare`), and returns `{"loss": ..., more logs}`. The method adds `weight * loss` to its own loss
@@ -30,6 +31,7 @@ class ObjectiveContext:
     cfg: DictConfig  # the whole (canonical) pretraining config
     features_dim: int  # width of the backbone features
     gather_distributed: bool  # gather across processes for losses that compare samples
+    embed: Callable[[torch.Tensor], torch.Tensor]  # the method's head on backbone features (BaseMethod.embed)
 
 
 class Objective(nn.Module):
@@ -58,6 +60,12 @@ class Objective(nn.Module):
     def extras(cls, settings: Mapping[str, Any], cfg: DictConfig) -> dict[str, Callable[[torch.Tensor], Any]]:
         """Named per-image transforms (uint8 CHW image -> tensor) whose outputs the pipeline puts in
         `batch["extras"]`; keys must be unique across objectives, so prefix them with the objective's name."""
+        return {}
+
+    def derive(self, batch: Batch) -> dict[str, Any]:
+        """Inputs made from the batch on the training device before it is encoded (views of a
+        batch-level augmentation, say), added to `batch["extras"]` under these names so that `encodes`
+        can name them; prefix them with the objective's name."""
         return {}
 
     def prepare(self, datamodule: Any) -> None:

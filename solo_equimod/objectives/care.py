@@ -1,0 +1,89 @@
+"""CARE (Gupta, Robinson et al., NeurIPS 2023; Sharut/CARE) as an objective: augmentations should act
+on the embedding sphere as rotations. The batch's un-augmented images are split into `chunks`;
+every image of a chunk gets the same pair (t1, t2), drawn by the batch-level sampler with the
+chunk ids as groups and applied on the training device; the loss (`losses/care.py`) compares the
+chunks' Gram matrices of the L2-normalised embeddings, L = L_method + weight * L_CARE.
+
+`pairs: per_chunk` is the paper (one pair per chunk); `per_step` the official code, whose
+`vmap(randomness="same")` draws one pair for the whole step. The embeddings are the method's own
+head (`head: method`, the official code: the same `g` / `encoder_q` as the InfoNCE) or a head of
+CARE's own (`own`: CARE's CIFAR `g`). Each of the two views is a backbone and head batch of its own,
+as the official code's separate forward passes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Mapping
+
+import torch
+import torch.nn.functional as F
+from lightly.models.modules.heads import ProjectionHead
+from omegaconf import OmegaConf
+from torch import nn
+
+from solo_equimod.augment.batched import apply_batch
+from solo_equimod.augment.pipeline import normalize
+from solo_equimod.augment.policy import ViewPolicy, policy_from_config
+from solo_equimod.augment.sampler import sample_views
+from solo_equimod.data.batch import Batch
+from solo_equimod.data.datasets import DATASET_INFO
+from solo_equimod.losses.care import care_loss
+from solo_equimod.objectives.base import Features, Objective, ObjectiveContext
+
+VIEWS = ("extras.care.view1", "extras.care.view2")
+
+
+class CARE(Objective):
+    DEFAULTS: ClassVar[dict[str, Any]] = {
+        "weight": 0.03,  # CIFAR-10 (scripts/cifar10.sh --weight 0.03); the configs set the others'
+        "chunks": 16,  # per process (--equiv-splits 16 on CIFAR-10; ImageNet-100 --equiv-splits-per-gpu 4)
+        "pairs": "per_chunk",  # the paper; "per_step": the official code's one pair per step
+        "head": "method",  # the method's head, as the official code; "own": CARE's g below
+        "proj_hidden_dim": 512, "proj_output_dim": 128,  # `own`: Linear (no bias) -> BN -> ReLU -> Linear (model.py g)
+        "images_per_process": None,  # the first rows of each batch only (ImageNet-100: 128 globally); None: all
+        "augmentation": None,  # an `augmentations` entry for the chunked views; None: augmentations[0]
+    }
+    CHOICES: ClassVar[dict[str, tuple[Any, ...]]] = {"pairs": ("per_chunk", "per_step"), "head": ("method", "own")}
+    inputs: ClassVar[tuple[str, ...]] = ("original",)
+    encodes: ClassVar[tuple[str, ...]] = VIEWS
+    encodes_apart: ClassVar[bool] = True
+
+    def __init__(self, settings: Mapping[str, Any], context: ObjectiveContext) -> None:
+        super().__init__(settings, context)
+        s, cfg = self.settings, context.cfg
+        entry = s["augmentation"] if s["augmentation"] is not None else OmegaConf.to_container(cfg.augmentations[0])
+        self.policy: ViewPolicy = policy_from_config(entry, "objectives.care.augmentation")[0]
+        info = DATASET_INFO[cfg.data.dataset]
+        self.mean, self.std = list(info.mean), list(info.std)
+        self.method_embed = context.embed
+        hidden, out = s["proj_hidden_dim"], s["proj_output_dim"]
+        self.head = None if s["head"] == "method" else ProjectionHead([
+            (context.features_dim, hidden, nn.BatchNorm1d(hidden), nn.ReLU()), (hidden, out, None, None)])
+
+    def embed(self, h: torch.Tensor) -> torch.Tensor:
+        """z = head(h) L2-normalised (the official model normalises; the loss does not)."""
+        return F.normalize(self.method_embed(h) if self.head is None else self.head(h), dim=1)
+
+    def derive(self, batch: Batch) -> dict[str, Any]:
+        """{"care": {"view1", "view2": normalised views of the kept rows, "params": their two
+        `BatchViewParams`, "groups": each row's draw}}: chunks of N // chunks rows, the rest dropped."""
+        original = batch["original"]
+        rows = original.shape[0] if self.settings["images_per_process"] is None else self.settings["images_per_process"]
+        size = min(rows, original.shape[0]) // self.settings["chunks"]
+        if size < 2:
+            raise ValueError(f"objectives.care.chunks={self.settings['chunks']} splits {min(rows, original.shape[0])} "
+                             f"images into chunks of {size}; each chunk needs >= 2 images")
+        kept = original[: size * self.settings["chunks"]]
+        mean, std = (kept.new_tensor(v)[:, None, None] for v in (self.mean, self.std))
+        images = ((kept * std + mean) * 255).round().clamp(0, 255).to(torch.uint8)  # the loaders' uint8 original
+        groups = torch.arange(kept.shape[0]) // size
+        if self.settings["pairs"] == "per_step":
+            groups = torch.zeros_like(groups)
+        heights, widths = (torch.full_like(groups, s) for s in images.shape[-2:])
+        params = [sample_views(self.policy, heights, widths, groups=groups) for _ in range(2)]
+        views = [normalize(apply_batch(images, p, self.policy), self.mean, self.std) for p in params]
+        return {"care": {"view1": views[0], "view2": views[1], "params": params, "groups": groups}}
+
+    def forward(self, batch: Batch, feats: Features) -> dict[str, torch.Tensor]:
+        z1, z2 = (self.embed(feats[key]) for key in VIEWS)
+        return {"loss": care_loss(z1, z2, self.settings["chunks"])}
