@@ -8,6 +8,7 @@ from solo_equimod.methods.base import BaseMethod
 from solo_equimod.methods.byol import BYOL
 from solo_equimod.methods.essl import ESSL
 from solo_equimod.methods.momentum import BaseMomentumMethod
+from solo_equimod.methods.sie import SIE
 from solo_equimod.methods.simclr import SimCLR
 from solo_equimod.methods.vicreg import VICReg
 from solo_equimod.objectives import METHOD_ALIASES
@@ -18,6 +19,7 @@ BASE_METHODS: dict[str, type[BaseMethod]] = {
     "barlow_twins": BarlowTwins,
     "vicreg": VICReg,
     "essl": ESSL,
+    "sie": SIE,
 }
 
 METHODS: dict[str, type[BaseMethod]] = {

@@ -3,7 +3,7 @@ online linear classifier.
 
 A step takes a named `Batch` (`solo_equimod.data.batch`), encodes every input that the method or an
 objective asks for once (`encode_batch`), and returns the method's loss plus
-`sum_k weight_k * objective_k` (`ssl_step`). Subclasses implement `invariance_step(view_feats, views)`.
+`sum_k weight_k * objective_k` (`ssl_step`). Subclasses implement `invariance_step(view_feats, batch)`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from solo_equimod.objectives import PredictsViews
 from solo_equimod.objectives.base import Features, ObjectiveContext
 from solo_equimod.objectives.compose import build_objectives, canonical_config, legacy_prefixes
 
-OPTIMIZERS = ("lars", "sgd", "adamw")
+OPTIMIZERS = ("lars", "sgd", "adam", "adamw")
 SCHEDULERS = ("warmup_cosine", "none")
 
 
@@ -80,8 +80,8 @@ class BaseMethod(pl.LightningModule):
         """Modules trained by the SSL loss (the classifier has its own parameter group)."""
         return [self.backbone, self.objectives]
 
-    def invariance_step(self, view_feats: list[torch.Tensor], views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Invariance loss from the backbone features of the views; returns at least {"loss"}."""
+    def invariance_step(self, view_feats: list[torch.Tensor], batch: Batch) -> dict[str, torch.Tensor]:
+        """Invariance loss from the views' backbone features (and the batch: images, params); at least {"loss"}."""
         raise NotImplementedError  # abstract
 
     # ----- forward ------------------------------------------------------------------------------
@@ -134,7 +134,7 @@ class BaseMethod(pl.LightningModule):
         """{"loss": the total, "<method>_loss", "<objective>_loss" and every other term by its
         owner's name} and the features; total = method loss + sum_k weight_k * objective_k (Eq. 4)."""
         feats = self.encode_batch(batch)
-        out = self.invariance_step(feats["views"], batch["views"])
+        out = self.invariance_step(feats["views"], batch)
         loss = out.pop("loss")
         terms = {f"{self.cfg.method}_loss": loss, **{f"{self.cfg.method}_{k}": v for k, v in out.items()}}
         for name, objective in self.objectives.items():
@@ -147,8 +147,15 @@ class BaseMethod(pl.LightningModule):
 
     @property
     def view_predictor(self) -> PredictsViews | None:
-        """The first objective that predicts views' embeddings (EquiMod's g' and u), if any."""
+        """What predicts views' embeddings: the method itself (SIE's equivariant projector and hypernetwork),
+        else the first objective that does (EquiMod's g' and u), if any."""
+        if isinstance(self, PredictsViews):
+            return self
         return next((o for o in self.objectives.values() if isinstance(o, PredictsViews)), None)
+
+    def representation_parts(self) -> dict[str, slice]:
+        """Named slices of the backbone features that evaluations may read (SIE: invariant, equivariant)."""
+        return {"whole": slice(None)}
 
     def prepare_objectives(self, datamodule: Any) -> None:
         """Let every objective prepare itself once from the training data."""
@@ -199,6 +206,8 @@ class BaseMethod(pl.LightningModule):
             optimizer: torch.optim.Optimizer = LARS(groups, lr=float(opt_cfg.lr), **{"momentum": 0.9, **kwargs})
         elif name == "sgd":
             optimizer = torch.optim.SGD(groups, lr=float(opt_cfg.lr), **{"momentum": 0.9, **kwargs})
+        elif name == "adam":  # SIE: Adam, weight decay as L2 (main.py)
+            optimizer = torch.optim.Adam(groups, lr=float(opt_cfg.lr), **kwargs)
         elif name == "adamw":
             optimizer = torch.optim.AdamW(groups, lr=float(opt_cfg.lr), **kwargs)
         else:

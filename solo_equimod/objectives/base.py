@@ -60,6 +60,11 @@ class Objective(nn.Module):
         `batch["extras"]`; keys must be unique across objectives, so prefix them with the objective's name."""
         return {}
 
+    @classmethod
+    def requested_inputs(cls, settings: Mapping[str, Any], cfg: DictConfig) -> tuple[str, ...]:
+        """The optional batch inputs the pipeline must add for these settings and data (default `inputs`)."""
+        return cls.inputs
+
     def prepare(self, datamodule: Any) -> None:
         """Called once before training with the `PretrainDataModule` (e.g. to estimate statistics)."""
 
