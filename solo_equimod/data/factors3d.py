@@ -239,7 +239,7 @@ def write_layout(out_dir: str | Path, objects_per_class: dict[str, int] | None =
             (out / entry).mkdir(parents=True, exist_ok=True)
             latents = data.latents(i)
             for view in range(num_views):
-                data.image(i, view).save(out / entry / f"image_{view}.jpg", quality=95)
+                data.image(i, view).save(out / entry / f"image_{view}.jpg", quality=95, subsampling=0)
                 np.save(out / entry / f"latent_{view}.npy", latents[view])
             entries.append(f"/{entry}/")
             all_latents.append(latents)

@@ -122,12 +122,13 @@ def sample_group_elements(objects: ObjectViews, group: GroupSpec, count: int, se
     """`count` group elements of seeded random distinct view pairs (latents only, no pixels):
     the sample EquiMod's parameter normalisation is estimated on."""
     rng = np.random.default_rng(seed)
-    rows = []
-    for index in rng.integers(len(objects), size=count):
-        first, second = rng.choice(objects.num_views, size=2, replace=False)
-        latents = objects.latents(int(index))
-        rows.append(group.element(latents[first], latents[second]))
-    return torch.from_numpy(np.stack(rows))
+    index = rng.integers(len(objects), size=count)
+    latents = {int(i): objects.latents(int(i)) for i in np.unique(index)}
+    first = rng.integers(objects.num_views, size=count)
+    second = (first + rng.integers(1, objects.num_views, size=count)) % objects.num_views  # != first
+    lat = np.stack([latents[int(i)] for i in index])
+    rows = np.arange(count)
+    return torch.from_numpy(group.element(lat[rows, first], lat[rows, second]))
 
 
 class FolderObjects(ObjectViews):

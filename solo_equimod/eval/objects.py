@@ -44,11 +44,22 @@ class EncodedObjects:
     targets: torch.Tensor
 
 
-def object_split(cfg: DictConfig, method: BaseMethod, split: str) -> ObjectViews:
+_ENCODED: dict[tuple[Any, ...], EncodedObjects] = {}  # one checkpoint's features, kept for its other measures
+
+
+def encoded_split(cfg: DictConfig, method: BaseMethod, split: str) -> EncodedObjects:
+    """`encode_objects` of a split of the evaluation data, computed once per process for a checkpoint
+    file (path and modification time) and data, so a script running every measure encodes once."""
     if cfg.data.dataset not in VIEW_DATASETS:
         raise ConfigError(f"SIE's measures need a dataset of renderings (data.dataset one of {list(VIEW_DATASETS)}), "
                           f"got {cfg.data.dataset!r}")
-    return build_split(cfg, split, transform=None)
+    path = Path(cfg.pretrained_feature_extractor).resolve()
+    key = (str(path), path.stat().st_mtime_ns, str(cfg.data), split, cfg.max_objects)
+    if key not in _ENCODED:
+        if len(_ENCODED) >= 4:
+            _ENCODED.pop(next(iter(_ENCODED)))
+        _ENCODED[key] = encode_objects(method, build_split(cfg, split, transform=None), cfg.max_objects)
+    return _ENCODED[key]
 
 
 @torch.no_grad()

@@ -24,7 +24,7 @@ from solo_equimod.checkpoints import load_for_eval
 from solo_equimod.data.param_spec import param_spec
 from solo_equimod.data.rotations import euler_xyz_quat
 from solo_equimod.data.views3d import group_spec
-from solo_equimod.eval.objects import EncodedObjects, ObjectsEvalConfig, encode_objects, object_split, report_fields
+from solo_equimod.eval.objects import EncodedObjects, ObjectsEvalConfig, encoded_split, report_fields
 from solo_equimod.eval.plots import bar_chart
 from solo_equimod.eval.reports import report_path
 from solo_equimod.methods import BaseMethod
@@ -80,7 +80,7 @@ def run_prediction(kind: str, raw_cfg: DictConfig | dict[str, Any]) -> dict[str,
     cfg, method = load_for_eval(raw_cfg, ObjectsEvalConfig)
     predictor, group = _predictor(method), group_spec(method.cfg.data.group)
     splits = ("train", "val") if kind == "pre" else ("val",)
-    encoded = {s: encode_objects(method, object_split(cfg, method, s), cfg.max_objects) for s in splits}
+    encoded = {s: encoded_split(cfg, method, s) for s in splits}
     z, pred = {}, {}
     for s, enc in encoded.items():
         z[s], pred[s] = (t.flatten(0, 1) if kind == "pre" else t for t in embed_and_predict(predictor, enc, group))

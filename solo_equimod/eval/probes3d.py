@@ -22,8 +22,7 @@ from torch import nn
 from solo_equimod.atomic import write_json
 from solo_equimod.checkpoints import load_for_eval
 from solo_equimod.data.views3d import GROUPS
-from solo_equimod.eval.objects import (EncodedObjects, ObjectsEvalConfig, encode_objects, object_split, parts_of,
-                                       random_pairs, report_fields)
+from solo_equimod.eval.objects import EncodedObjects, ObjectsEvalConfig, encoded_split, parts_of, random_pairs, report_fields
 from solo_equimod.eval.plots import bar_chart
 from solo_equimod.eval.reports import report_path
 
@@ -88,7 +87,7 @@ def run_probe(kind: str, raw_cfg: DictConfig | dict[str, Any]) -> dict[str, Any]
     `<kind>_<dataset>-<ckpt>.json` and a bar chart `.png` beside the checkpoint."""
     cfg, method = load_for_eval(raw_cfg, ObjectsEvalConfig)
     parts = parts_of(method, cfg.parts)
-    train, val = (encode_objects(method, object_split(cfg, method, s), cfg.max_objects) for s in ("train", "val"))
+    train, val = (encoded_split(cfg, method, s) for s in ("train", "val"))
     torch.manual_seed(cfg.seed)
     if kind == "classification":
         scores = {name: classification_top1(train, val, part, cfg) for name, part in parts.items()}
