@@ -32,15 +32,16 @@ from solo_equimod.training import pretrain
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = ("sie", "sie_rotcolor", "sie_novar", "sie_equi_only", "simclr", "vicreg", "simclr_equimod", "vicreg_equimod",
            "simclr_augself")
-# the budget: tiny_cnn width 16 (64-d), 8 epochs of 6 steps (384 objects, batch 64); SIE's parts scaled to the width
-BUDGET = ["backbone.kwargs.width=16", "max_epochs=8", "limit_val_batches=0", "data.num_workers=0"]
-SIE_SCALE = {"sie_equi_only": ["method_kwargs.equi_dim=64", "method_kwargs.mlp=[128,128,128]"]}
-EVAL = {"max_epochs": 100, "hidden_dim": 256}  # the probes: 100 epochs (SIE: 300), MLP 2d -> 256 -> 256 -> out
+# the budget: tiny_cnn width 8 (32-d), 5 epochs of 6 steps (384 objects, batch 64); SIE's parts scaled to the width
+BUDGET = ["backbone.kwargs.width=8", "max_epochs=5", "limit_val_batches=0", "data.num_workers=0"]
+SIE_SCALE = {"sie_equi_only": ["method_kwargs.equi_dim=32", "method_kwargs.mlp=[64,64,64]"]}
+# the probes on the first 60 objects of each split (10 per class), 50 epochs (SIE: all, 300), MLP 2d -> 256 -> 256
+EVAL = {"max_epochs": 50, "hidden_dim": 256, "max_objects": 60}
 COLUMNS = ("top1", "rotation_r2", "color_r2", "pre", "mrr", "h@1")
 
 
 def overrides(config: str, seed: int, out: Path) -> list[str]:
-    scale = SIE_SCALE.get(config, ["method_kwargs.equi_dim=32", "method_kwargs.mlp=[128,128,128]"]
+    scale = SIE_SCALE.get(config, ["method_kwargs.equi_dim=16", "method_kwargs.mlp=[64,64,64]"]
                           if config.startswith("sie") else [])
     return BUDGET + scale + [f"seed={seed}", f"checkpoint.dir={out / 'ckpt'}", f"name={config}-s{seed}"]
 

@@ -217,3 +217,29 @@ def test_sie_refuses_data_without_group_elements(tmp_path: Path) -> None:
     cfg = tiny_pretrain_cfg("sie", tmp_path)
     with pytest.raises(ValueError, match="3diebench or factors3d"):
         METHODS["sie"](OmegaConf.merge(cfg, {"data": {"num_classes": 10}}))
+
+
+def test_augmentations_on_renderings_are_refused_before_any_write(tmp_path: Path) -> None:
+    from solo_equimod.config import ConfigError
+    from tests.conftest import tiny_pretrain_cfg
+
+    cfg = tiny_pretrain_cfg("simclr", tmp_path, **{"data.dataset": "factors3d"})  # BYOL's policy: crops, jitter...
+    with pytest.raises(ConfigError, match=r"rrc.enabled.*shows renderings as they are"):
+        pretrain(cfg)
+    assert not (tmp_path / "ckpt").exists()
+
+
+def test_the_component_mean_floor_of_the_rotation_r2() -> None:
+    """With one scalar mean in SS_tot, predicting each component's mean scores above 0: the quaternion's
+    w is near 1 and x, y, z near 0; computed by hand here from the same pairs."""
+    from solo_equimod.eval.objects import random_pairs
+    from solo_equimod.eval.probes3d import mean_predictor_r2, pair_inputs
+
+    cfg = OmegaConf.create({"seed": 0, "val_pairs": 5})
+    train, val = rotated_objects(40, 10, seed=0), rotated_objects(20, 10, seed=1)
+    got = mean_predictor_r2(train, val, TARGETS["rotation"], cfg)
+    y_train = pair_inputs(train, random_pairs(np.random.default_rng(0), 40, 10, 5), slice(0), TARGETS["rotation"])[1]
+    y_val = pair_inputs(val, random_pairs(np.random.default_rng(1), 20, 10, 5), slice(0), TARGETS["rotation"])[1]
+    sse = ((y_val - y_train.mean(0)) ** 2).sum()
+    assert got == pytest.approx(float(1 - sse / ((y_val - y_val.mean()) ** 2).sum()), rel=1e-6)
+    assert got > 0.1

@@ -82,6 +82,18 @@ def regression_r2(train: EncodedObjects, val: EncodedObjects, part: slice, targe
         return r2_scalar(y_val, mlp(x_val))
 
 
+def mean_predictor_r2(train: EncodedObjects, val: EncodedObjects, target: Target, cfg: DictConfig) -> float:
+    """The R^2 of predicting every pair's target by the training targets' per-component mean: with one
+    scalar mean in SS_tot this is above 0 (the quaternion's w is near 1, its x, y, z near 0), the floor
+    a probe must beat to show it reads the rotation."""
+    views = train.feats.shape[1]
+    rng = np.random.default_rng(cfg.seed)
+    y_train = pair_inputs(train, random_pairs(rng, len(train.feats), views, cfg.val_pairs), slice(0), target)[1]
+    y_val = pair_inputs(val, random_pairs(np.random.default_rng(cfg.seed + 1), len(val.feats), views, cfg.val_pairs),
+                        slice(0), target)[1]
+    return r2_scalar(y_val, y_train.mean(0).expand_as(y_val))
+
+
 def run_probe(kind: str, raw_cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
     """`kind` ("classification", "rotation", "color") on every requested part; writes
     `<kind>_<dataset>-<ckpt>.json` and a bar chart `.png` beside the checkpoint."""
@@ -91,11 +103,11 @@ def run_probe(kind: str, raw_cfg: DictConfig | dict[str, Any]) -> dict[str, Any]
     torch.manual_seed(cfg.seed)
     if kind == "classification":
         scores = {name: classification_top1(train, val, part, cfg) for name, part in parts.items()}
-        metric = "top1"
+        metric, floor = "top1", {"majority_top1": float((val.targets == val.targets.mode().values).float().mean() * 100)}
     else:
         scores = {name: regression_r2(train, val, part, TARGETS[kind], cfg) for name, part in parts.items()}
-        metric = "r2"
-    report = {**report_fields(cfg, method), "measure": kind, "metric": metric, "epochs": cfg.max_epochs,
+        metric, floor = "r2", {"r2_of_component_means": mean_predictor_r2(train, val, TARGETS[kind], cfg)}
+    report = {**report_fields(cfg, method), "measure": kind, "metric": metric, "epochs": cfg.max_epochs, **floor,
               "num_train_objects": len(train.feats), "num_val_objects": len(val.feats), metric: scores}
     path = report_path(cfg.pretrained_feature_extractor, kind, cfg.data.dataset, folder=cfg.output_dir)
     write_json(report, path)
