@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from solo_equimod.checkpoints import load_method
 from solo_equimod.config import validate
 from solo_equimod.data.views3d import GROUPS
 from solo_equimod.eval.__main__ import main as eval_main
@@ -95,6 +97,8 @@ def test_sie_loss_decreases_on_a_fixed_batch(tmp_path: Path) -> None:
         optimizer.step()
         losses.append(float(loss.detach()))
     assert losses[-1] < 0.8 * losses[0]
+    copy = pickle.loads(pickle.dumps(model))  # models pickle (ddp_spawn), SIE's heads included
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), copy.state_dict().values()))
 
 
 class Rotator:
@@ -180,6 +184,8 @@ def test_end_to_end_on_the_factor_bench_with_every_measure(tmp_path: Path) -> No
                         **{"data.synthetic_size": 64, "optimizer.batch_size": 16, "method_kwargs.equi_dim": 16,
                            "method_kwargs.mlp": [32, 32, 32]})
     ckpt = pretrain(cfg)
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
+    assert all(torch.equal(v, state[k]) for k, v in load_method(ckpt).state_dict().items())  # reloads exactly
     common = [str(ckpt), "max_objects=6", "max_epochs=2", "hidden_dim=32"]
     for measure, key in (("classification", "top1"), ("rotation", "r2"), ("color", "r2"), ("pre", "pre"),
                          ("mrr", "mrr")):
