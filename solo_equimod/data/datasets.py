@@ -46,7 +46,8 @@ _CIFAR_STATS = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
 _IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 # Measured over 4096 SyntheticShapes train images (seed 0, 32 px).
 _SYNTHETIC_STATS = ((0.413, 0.412, 0.413), (0.203, 0.203, 0.204))
-# Measured over one view of each of the 384 factors3d train objects (seed 0, 32 px).
+# Round values near the measured ones (one view of each of the 384 factors3d train objects, seed 0, 32 px:
+# mean 0.526 / 0.534 / 0.533, std 0.241 / 0.244 / 0.239).
 _FACTORS3D_STATS = ((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
 
 DATASET_INFO: dict[str, DatasetInfo] = {

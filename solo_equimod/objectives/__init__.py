@@ -3,8 +3,8 @@
 `OBJECTIVES[name]` is the objective's class; `compose.py` turns a config into its settings and modules.
 """
 
-from solo_equimod.objectives.augself import AugSelf
 from solo_equimod.objectives.base import Features, Objective, ObjectiveContext, PredictsViews
+from solo_equimod.objectives.augself import AugSelf
 from solo_equimod.objectives.equimod import EquiMod
 from solo_equimod.objectives.rotation import Rotation
 from solo_equimod.objectives.transform_prediction import TransformPrediction
