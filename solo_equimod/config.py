@@ -54,7 +54,8 @@ class DataConfig:
     num_workers: int = 4
     download: bool = False
     num_classes: Optional[int] = None  # filled from the dataset when null
-    synthetic_size: Optional[int] = None  # number of training images of the synthetic dataset
+    synthetic_size: Optional[int] = None  # number of training images (factors3d: objects) of the procedural datasets
+    group: str = "rot"  # 3diebench / factors3d: the group element of a view pair, rot | rotcolor | all (SIE)
     skip_corrupt: bool = False  # skip unreadable files with a warning (every loader) instead of failing
     original: OriginalConfig = field(default_factory=OriginalConfig)
 

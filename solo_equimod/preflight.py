@@ -15,8 +15,9 @@ from omegaconf import DictConfig
 
 from solo_equimod.augment import policies_from_config
 from solo_equimod.config import ConfigError
-from solo_equimod.data.datasets import DATASETS, FOLDER_DATASETS
+from solo_equimod.data.datasets import DATASETS, FOLDER_DATASETS, VIEW_DATASETS
 from solo_equimod.data.pretrain import FORMATS
+from solo_equimod.data.views3d import GROUPS
 from solo_equimod.methods.base import OPTIMIZERS, SCHEDULERS
 
 
@@ -51,6 +52,10 @@ def _check_data(data: DictConfig) -> None:
                  f"data.dataset={data.dataset!r} needs the training split folder (one sub-folder of images per class)")
     _require(data.tensor_budget_gb > 0, "data.tensor_budget_gb", data.tensor_budget_gb,
              "must be > 0 (GB of memory the decoded training set of data.format=tensor may take)")
+    if data.dataset == "3diebench":
+        _require(data.train_path is not None, "data.train_path", data.train_path,
+                 "data.dataset='3diebench' needs the dataset root (the folder holding train_images.npy and the synsets)")
+    _require(data.group in GROUPS, "data.group", data.group, f"valid: {', '.join(GROUPS)}")
     _require(data.num_workers >= 0, "data.num_workers", data.num_workers, "must be >= 0 (0: load in the main process)")
     for key in ("num_classes", "synthetic_size"):
         _require(data[key] is None or data[key] >= 1, f"data.{key}", data[key], "must be null or a positive integer")
@@ -83,15 +88,29 @@ def _check_training(cfg: DictConfig) -> None:
     _check_limit("limit_val_batches", cfg.limit_val_batches, allow_zero=True)
 
 
+def _check_no_augmentation(dataset: str, policies: list) -> None:
+    """The views of a dataset of renderings are the renderings (SIE: Resize + Normalize only)."""
+    for i, p in enumerate(policies):
+        applied = [key for key, on in (("rrc.enabled", p.rrc_enabled), ("horizontal_flip.prob", p.flip_prob > 0),
+                                       ("color_jitter.prob", p.jitter_prob > 0), ("grayscale.prob", p.gray_prob > 0),
+                                       ("gaussian_blur.prob", p.blur_prob > 0), ("solarization.prob", p.solarize_prob > 0))
+                   if on]
+        _require(not applied, f"augmentations (view {i})", applied,
+                 f"data.dataset={dataset!r} shows renderings as they are (SIE: Resize + Normalize only); turn these "
+                 f"off, e.g. with scripts/pretrain/factors3d/augmentations/none.yaml")
+
+
 def check_pretrain_config(cfg: DictConfig) -> None:
     """Raise ConfigError for the first value of a validated pretraining config that cannot work;
     reads no data and writes nothing."""
     _check_data(cfg.data)
     _check_training(cfg)
     try:
-        policies_from_config(cfg.augmentations)
+        policies = policies_from_config(cfg.augmentations)
     except (KeyError, TypeError, ValueError) as err:
         raise ConfigError(str(err.args[0]) if err.args else str(err)) from err
+    if cfg.data.dataset in VIEW_DATASETS:
+        _check_no_augmentation(cfg.data.dataset, policies)
     if cfg.data.format == "dali":
         from solo_equimod.data.dali_loader import require_dali
 

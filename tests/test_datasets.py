@@ -171,7 +171,9 @@ def test_synthetic_transform_and_bad_arguments():
 
 
 def test_dataset_registry():
-    assert DATASETS == ("cifar10", "cifar100", "stl10", "imagenet", "imagenet100", "custom", "synthetic")
+    assert DATASETS == ("cifar10", "cifar100", "stl10", "imagenet", "imagenet100", "custom", "synthetic", "3diebench",
+                        "factors3d")
+    assert DATASET_INFO["3diebench"].std == (0.1030, 0.0999, 0.0969)  # SIE main.py
     assert set(DATASET_INFO) == set(DATASETS)
     assert DATASET_INFO["cifar100"].mean == (0.4914, 0.4822, 0.4465)
     assert DATASET_INFO["cifar10"].std == (0.2470, 0.2435, 0.2616)

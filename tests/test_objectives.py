@@ -92,7 +92,7 @@ def test_total_is_the_method_loss_plus_weighted_objectives_computed_by_hand(meth
     with torch.no_grad():  # by hand, in the same BatchNorm batches
         h0, h1, h_o = model.backbone(torch.cat([*views, original])).chunk(3)
         h_g = model.backbone(gray)
-        base = model.invariance_step([h0, h1], views)["loss"]
+        base = model.invariance_step([h0, h1], batch)["loss"]
         eq = model.objectives["equimod"]  # joint BatchNorm batches, as the official code: g' on 3N rows, u on 2N
         z_o, z0, z1 = eq.projector(torch.cat([h_o, h0, h1])).chunk(3)
         p0, p1 = batch["params"]
@@ -188,7 +188,7 @@ def _same_state(a: nn.Module, b: nn.Module) -> None:
     assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
-@pytest.mark.parametrize("method", [*sorted(METHODS), "simclr+equimod+gray_match"])
+@pytest.mark.parametrize("method", [*sorted(set(METHODS) - {"sie"}), "simclr+equimod+gray_match"])  # sie: test_sie.py
 def test_models_pickle_and_torch_save(method, tmp_path, gray_match):
     cfg = (_two_objective_cfg("simclr", tmp_path) if "+" in method
            else tiny_pretrain_cfg(method, tmp_path, **{"data.num_classes": 10, "method_kwargs": {

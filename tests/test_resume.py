@@ -110,8 +110,8 @@ def test_non_finite_loss_stops_with_step_and_terms_and_keeps_checkpoint(tmp_path
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     original = SimCLR.invariance_step
 
-    def poisoned(self: SimCLR, view_feats: list[torch.Tensor], views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
-        out = original(self, view_feats, views)
+    def poisoned(self: SimCLR, view_feats: list[torch.Tensor], batch: dict) -> dict[str, torch.Tensor]:
+        out = original(self, view_feats, batch)
         return {"loss": out["loss"] * float("nan")} if self.trainer.global_step == 2 else out
 
     monkeypatch.setattr(SimCLR, "invariance_step", poisoned)

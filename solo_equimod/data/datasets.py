@@ -18,12 +18,16 @@ from torch.utils.data import Dataset, Subset
 from torchvision import datasets as tvd
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
+from solo_equimod.data.factors3d import Factors3D
 from solo_equimod.data.images import DECODE_ERRORS, CheckedImageFolder, CorruptImageError, mode_problem
 from solo_equimod.data.synthetic import SyntheticShapes
+from solo_equimod.data.views3d import FolderObjects, ObjectViews
 
 DATASETS: tuple[str, ...] = (
-    "cifar10", "cifar100", "stl10", "imagenet", "imagenet100", "custom", "synthetic",
+    "cifar10", "cifar100", "stl10", "imagenet", "imagenet100", "custom", "synthetic", "3diebench", "factors3d",
 )
+# datasets of objects in many renderings with known latents: their views are renderings, their params group elements
+VIEW_DATASETS: tuple[str, ...] = ("3diebench", "factors3d")
 SPLITS: tuple[str, ...] = ("train", "val")
 SYNTHETIC_SIZES: dict[str, int] = {"train": 2048, "val": 512}
 
@@ -42,6 +46,9 @@ _CIFAR_STATS = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
 _IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 # Measured over 4096 SyntheticShapes train images (seed 0, 32 px).
 _SYNTHETIC_STATS = ((0.413, 0.412, 0.413), (0.203, 0.203, 0.204))
+# Round values near the measured ones (one view of each of the 384 factors3d train objects, seed 0, 32 px:
+# mean 0.526 / 0.534 / 0.533, std 0.241 / 0.244 / 0.239).
+_FACTORS3D_STATS = ((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
 
 DATASET_INFO: dict[str, DatasetInfo] = {
     "cifar10": DatasetInfo(*_CIFAR_STATS, num_classes=10, image_size=32),
@@ -51,6 +58,9 @@ DATASET_INFO: dict[str, DatasetInfo] = {
     "imagenet100": DatasetInfo(*_IMAGENET_STATS, num_classes=100, image_size=224),
     "custom": DatasetInfo(*_IMAGENET_STATS, num_classes=None, image_size=224),
     "synthetic": DatasetInfo(*_SYNTHETIC_STATS, num_classes=10, image_size=32),
+    # SIE main.py: Normalize(mean=[0.5016, 0.5037, 0.5060], std=[0.1030, 0.0999, 0.0969]); 55 synsets, 256 px
+    "3diebench": DatasetInfo((0.5016, 0.5037, 0.5060), (0.1030, 0.0999, 0.0969), num_classes=None, image_size=256),
+    "factors3d": DatasetInfo(*_FACTORS3D_STATS, num_classes=6, image_size=32),
 }
 
 _TORCHVISION = {"cifar10": tvd.CIFAR10, "cifar100": tvd.CIFAR100, "stl10": tvd.STL10}
@@ -120,7 +130,8 @@ def build_dataset(name: str, root: str | None, split: str, transform: Callable |
     ``download``; stl10 uses its labelled 'train' and 'test' folds). imagenet, imagenet100 and
     custom are ``ImageFolder``s on ``root``, which is the split folder itself, read as 8-bit RGB or
     refused by file name (``solo_equimod.data.images``; ``skip_corrupt`` skips such files with a
-    warning). synthetic is a
+    warning). 3diebench reads 3DIEBench's layout under ``root`` (``data/views3d.py``), factors3d
+    renders its stand-in on the fly (``synthetic_size`` training objects). synthetic is a
     ``SyntheticShapes`` of ``synthetic_size`` images (default 2048 train / 512 val, 32 px)
     and ignores ``root``.
     """
@@ -132,6 +143,10 @@ def build_dataset(name: str, root: str | None, split: str, transform: Callable |
         size = SYNTHETIC_SIZES[split] if synthetic_size is None else synthetic_size
         return SyntheticShapes(size, image_size=DATASET_INFO[name].image_size, split=split,
                                transform=transform)
+    if name == "factors3d":
+        return Factors3D(split, objects=synthetic_size if split == "train" else None, transform=transform)
+    if name == "3diebench":
+        return FolderObjects(_check_root(name, root, split, must_exist=True), split, transform=transform)
     if name in _TORCHVISION:
         path = _check_root(name, root, split, must_exist=not download)
         return _build_torchvision(name, path, split, transform, download)
@@ -145,6 +160,8 @@ def _raw_sizes(dataset: Dataset, indices: list[int]) -> list[tuple[int, int]]:
         return _raw_sizes(dataset.dataset, [int(dataset.indices[i]) for i in indices])
     if isinstance(dataset, SyntheticShapes):
         return [(dataset.image_size, dataset.image_size)] * len(indices)
+    if isinstance(dataset, ObjectViews):
+        return dataset.raw_sizes(indices)
     if isinstance(dataset, tvd.CIFAR10):  # CIFAR100 too; data is (N, H, W, C)
         return [tuple(dataset.data.shape[1:3])] * len(indices)
     if isinstance(dataset, tvd.STL10):  # data is (N, C, H, W)

@@ -20,7 +20,9 @@ from torchvision.transforms.v2 import functional as F
 from solo_equimod.augment import OriginalView, ParamPretrainTransform, policies_from_config
 from solo_equimod.augment.pipeline import to_uint8_tensor
 from solo_equimod.data.batch import Batch, LabelledDataset
-from solo_equimod.data.datasets import DATASET_INFO, build_dataset
+from solo_equimod.data.datasets import DATASET_INFO, VIEW_DATASETS, build_dataset, dataset_image_sizes
+from solo_equimod.data.views3d import ViewPairs, group_spec, sample_group_elements
+from solo_equimod.errors import ConfigError
 from solo_equimod.objectives.compose import pipeline_requests
 
 FORMATS = ("image_folder", "dali", "tensor")
@@ -59,6 +61,9 @@ def build_pretrain_transform(cfg: DictConfig) -> ParamPretrainTransform:
     """The per-image transform, making the original and the extras only if an objective asks for them."""
     info = DATASET_INFO[cfg.data.dataset]
     inputs, extras = pipeline_requests(cfg)
+    if cfg.data.dataset in VIEW_DATASETS and (inputs or extras):
+        raise ConfigError(f"data.dataset={cfg.data.dataset} has views (renderings) but no original image and makes no "
+                          f"extra inputs; the configured objectives ask for {sorted(inputs) + sorted(extras)}")
     return ParamPretrainTransform(policies_from_config(cfg.augmentations), info.mean, info.std, original_view(cfg),
                                   with_original="original" in inputs, extras=extras)
 
@@ -71,6 +76,8 @@ def build_eval_transform(cfg: DictConfig) -> EvalTransform:
 def build_split(cfg: DictConfig, split: str, transform: Any) -> Dataset | None:
     """The dataset of a split (`train` / `val`), or None for a custom dataset without `val_path`."""
     root = cfg.data.train_path if split == "train" else cfg.data.val_path
+    if cfg.data.dataset in VIEW_DATASETS:  # one root holds both splits (train_images.npy, val_images.npy)
+        root = root or cfg.data.train_path
     if split == "val" and root is None and cfg.data.dataset in ("custom", "imagenet", "imagenet100"):
         return None
     size = cfg.data.synthetic_size if split == "train" else None
@@ -94,6 +101,24 @@ class PretrainDataModule(pl.LightningDataModule):
         self._tensor_loader_built: Any = None
         self._tensor_state: dict[str, int] | None = None
 
+    def sample_param_vectors(self, count: int, seed: int) -> torch.Tensor:
+        """A seeded sample of the training `params` (the statistics EquiMod normalises with): group
+        elements of random view pairs for datasets of renderings, else augmentation parameters drawn
+        by the same sampler over the dataset's image sizes."""
+        if self.cfg.data.dataset in VIEW_DATASETS:
+            return sample_group_elements(self.train_set, group_spec(self.cfg.data.group), count, seed)
+        return self.transform.sample_param_vectors(dataset_image_sizes(self.train_set, seed=seed), count, seed)
+
+    def pretrain_set(self) -> Dataset:
+        """`Batch` samples: pairs of renderings with group elements (VIEW_DATASETS: SIE's only transform is
+        Resize(crop_size) + Normalize), else augmented views of each image with their parameters."""
+        cfg = self.cfg
+        if cfg.data.dataset in VIEW_DATASETS:
+            info = DATASET_INFO[cfg.data.dataset]
+            return ViewPairs(self.train_set, group_spec(cfg.data.group), self.transform.policies[0].crop_size,
+                             info.mean, info.std)
+        return PretrainDataset(self.train_set, self.transform)
+
     def train_dataloader(self) -> Any:
         cfg = self.cfg
         if cfg.data.format == "dali":
@@ -101,7 +126,7 @@ class PretrainDataModule(pl.LightningDataModule):
         if cfg.data.format == "tensor":
             return self._tensor_loader()
         return DataLoader(
-            PretrainDataset(self.train_set, self.transform), batch_size=cfg.optimizer.batch_size, shuffle=True,
+            self.pretrain_set(), batch_size=cfg.optimizer.batch_size, shuffle=True,
             num_workers=cfg.data.num_workers, drop_last=True, pin_memory=torch.cuda.is_available(),
             persistent_workers=cfg.data.num_workers > 0,
         )

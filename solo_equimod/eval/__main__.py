@@ -9,6 +9,13 @@ COMMAND is one of
   equivariance  Eq. 5 / Eq. 6 per augmentation, checkpoints with EquiMod      -> equivariance_<dataset>-<ckpt>.{json,csv,png}
   sensitivity   representation shift and parameter-probe R^2, any method  -> sensitivity_<dataset>-<ckpt>.json
 
+SIE's measures (datasets of renderings: 3diebench, factors3d; keys: parts, max_objects, max_epochs, ...):
+  classification  linear probe top-1 on one view per object, per part      -> classification_<dataset>-<ckpt>.{json,png}
+  rotation        R^2 of an MLP regressing quat(R1^-1 R2) from two views     -> rotation_<dataset>-<ckpt>.{json,png}
+  color           R^2 of the same MLP regressing the floor/spot hue deltas   -> color_<dataset>-<ckpt>.{json,png}
+  pre             predictor's nearest-neighbour rotation error, 3 modes      -> pre_<dataset>-<ckpt>.{json,png}
+  mrr             MRR and H@1/2/5/10 of the predictions among an object's views -> mrr_<dataset>-<ckpt>.{json,png}
+
 Reports go next to the checkpoint (<ckpt>: its file name without .ckpt). `data.*` keys default
 to the checkpoint's pretraining data; override them to evaluate elsewhere, e.g.
 
@@ -18,6 +25,7 @@ to the checkpoint's pretraining data; override them to evaluate elsewhere, e.g.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from typing import Any, Callable
@@ -31,14 +39,19 @@ def _commands() -> dict[str, Callable[[Any], dict[str, Any]]]:
     from solo_equimod.eval.equivariance import run_equivariance
     from solo_equimod.eval.knn import run_knn
     from solo_equimod.eval.linear import run_linear
+    from solo_equimod.eval.prediction3d import run_prediction
+    from solo_equimod.eval.probes3d import run_probe
     from solo_equimod.eval.sensitivity import run_sensitivity
 
-    return {"knn": run_knn, "linear": run_linear, "equivariance": run_equivariance, "sensitivity": run_sensitivity}
+    sie = {kind: functools.partial(run_probe, kind) for kind in ("classification", "rotation", "color")}
+    sie.update({kind: functools.partial(run_prediction, kind) for kind in ("pre", "mrr")})
+    return {"knn": run_knn, "linear": run_linear, "equivariance": run_equivariance, "sensitivity": run_sensitivity,
+            **sie}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    commands = ("knn", "linear", "equivariance", "sensitivity")
+    commands = ("knn", "linear", "equivariance", "sensitivity", "classification", "rotation", "color", "pre", "mrr")
     if len(argv) < 2 or argv[0] not in commands or "=" in argv[1]:
         print(__doc__, file=sys.stderr)
         if argv and argv[0] not in ("-h", "--help"):

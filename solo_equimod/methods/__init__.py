@@ -9,6 +9,7 @@ from solo_equimod.methods.byol import BYOL
 from solo_equimod.methods.essl import ESSL
 from solo_equimod.methods.mocov2 import MoCoV2
 from solo_equimod.methods.momentum import BaseMomentumMethod
+from solo_equimod.methods.sie import SIE
 from solo_equimod.methods.simclr import SimCLR
 from solo_equimod.methods.vicreg import VICReg
 from solo_equimod.objectives import METHOD_ALIASES
@@ -20,6 +21,7 @@ BASE_METHODS: dict[str, type[BaseMethod]] = {
     "vicreg": VICReg,
     "mocov2": MoCoV2,
     "essl": ESSL,
+    "sie": SIE,
 }
 
 METHODS: dict[str, type[BaseMethod]] = {

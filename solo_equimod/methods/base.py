@@ -3,7 +3,7 @@ online linear classifier.
 
 A step takes a named `Batch` (`solo_equimod.data.batch`), encodes every input that the method or an
 objective asks for once (`encode_batch`), and returns the method's loss plus
-`sum_k weight_k * objective_k` (`ssl_step`). Subclasses implement `invariance_step(view_feats, views)`.
+`sum_k weight_k * objective_k` (`ssl_step`). Subclasses implement `invariance_step(view_feats, batch)`.
 """
 
 from __future__ import annotations
@@ -81,8 +81,8 @@ class BaseMethod(pl.LightningModule):
         """Modules trained by the SSL loss (the classifier has its own parameter group)."""
         return [self.backbone, self.objectives]
 
-    def invariance_step(self, view_feats: list[torch.Tensor], views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Invariance loss from the backbone features of the views; returns at least {"loss"}."""
+    def invariance_step(self, view_feats: list[torch.Tensor], batch: Batch) -> dict[str, torch.Tensor]:
+        """Invariance loss from the views' backbone features (and the batch: images, params); at least {"loss"}."""
         raise NotImplementedError  # abstract
 
     def embed(self, h: torch.Tensor) -> torch.Tensor:
@@ -141,7 +141,7 @@ class BaseMethod(pl.LightningModule):
         owner's name} and the features; total = method loss + sum_k weight_k * objective_k (Eq. 4)."""
         batch = self.derive_inputs(batch)
         feats = self.encode_batch(batch)
-        out = self.invariance_step(feats["views"], batch["views"])
+        out = self.invariance_step(feats["views"], batch)
         loss = out.pop("loss")
         terms = {f"{self.cfg.method}_loss": loss, **{f"{self.cfg.method}_{k}": v for k, v in out.items()}}
         for name, objective in self.objectives.items():
@@ -161,8 +161,15 @@ class BaseMethod(pl.LightningModule):
 
     @property
     def view_predictor(self) -> PredictsViews | None:
-        """The first objective that predicts views' embeddings (EquiMod's g' and u), if any."""
+        """What predicts views' embeddings: the method itself (SIE's equivariant projector and hypernetwork),
+        else the first objective that does (EquiMod's g' and u), if any."""
+        if isinstance(self, PredictsViews):
+            return self
         return next((o for o in self.objectives.values() if isinstance(o, PredictsViews)), None)
+
+    def representation_parts(self) -> dict[str, slice]:
+        """Named slices of the backbone features that evaluations may read (SIE: invariant, equivariant)."""
+        return {"whole": slice(None)}
 
     def prepare_objectives(self, datamodule: Any) -> None:
         """Let every objective prepare itself once from the training data."""
@@ -213,7 +220,7 @@ class BaseMethod(pl.LightningModule):
             optimizer: torch.optim.Optimizer = LARS(groups, lr=float(opt_cfg.lr), **{"momentum": 0.9, **kwargs})
         elif name == "sgd":
             optimizer = torch.optim.SGD(groups, lr=float(opt_cfg.lr), **{"momentum": 0.9, **kwargs})
-        elif name == "adam":  # L2 weight decay in the gradient, as torch.optim.Adam (CARE's CIFAR setting)
+        elif name == "adam":  # L2 weight decay in the gradient, as torch.optim.Adam (CARE's CIFAR setting, SIE main.py)
             optimizer = torch.optim.Adam(groups, lr=float(opt_cfg.lr), **kwargs)
         elif name == "adamw":
             optimizer = torch.optim.AdamW(groups, lr=float(opt_cfg.lr), **kwargs)

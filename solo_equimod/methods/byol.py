@@ -10,6 +10,7 @@ from lightly.models.modules.heads import BYOLPredictionHead, BYOLProjectionHead
 from omegaconf import DictConfig
 from torch import nn
 
+from solo_equimod.data.batch import Batch
 from solo_equimod.heads import apply_heads
 from solo_equimod.methods.momentum import BaseMomentumMethod
 
@@ -41,11 +42,11 @@ class BYOL(BaseMomentumMethod):
     def embed(self, h: torch.Tensor) -> torch.Tensor:
         return self.projector(h)
 
-    def invariance_step(self, view_feats: list[torch.Tensor], views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+    def invariance_step(self, view_feats: list[torch.Tensor], batch: Batch) -> dict[str, torch.Tensor]:
         mode = self.kwargs["head_batches"]  # "joint": both views in one call per head, as the official code
         p1, p2 = apply_heads(self.predictor, mode, apply_heads(self.projector, mode, view_feats))
         with torch.no_grad():
-            t1, t2 = apply_heads(self.momentum_projector, mode, self.encode_momentum(views))
+            t1, t2 = apply_heads(self.momentum_projector, mode, self.encode_momentum(batch["views"]))
         # symmetrised regression loss, 2 - 2cos per direction as in the paper
         loss = 2 * (self.criterion(p1, t2) + self.criterion(p2, t1)) + 4
         return {"loss": loss}

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import torch
 
+from solo_equimod.data.batch import Batch
 from solo_equimod.methods.base import BaseMethod
 
 
 class ESSL(BaseMethod):
-    def invariance_step(self, view_feats: list[torch.Tensor], views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+    def invariance_step(self, view_feats: list[torch.Tensor], batch: Batch) -> dict[str, torch.Tensor]:
         """No invariance term: a zero loss."""
         return {"loss": view_feats[0].new_zeros(())}

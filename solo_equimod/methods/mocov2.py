@@ -14,6 +14,7 @@ from lightly.utils import dist
 from omegaconf import DictConfig
 from torch import nn
 
+from solo_equimod.data.batch import Batch
 from solo_equimod.methods.momentum import BaseMomentumMethod
 
 
@@ -51,10 +52,10 @@ class MoCoV2(BaseMomentumMethod):
     def embed(self, h: torch.Tensor) -> torch.Tensor:
         return self.projector(h)
 
-    def invariance_step(self, view_feats: list[torch.Tensor], views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+    def invariance_step(self, view_feats: list[torch.Tensor], batch: Batch) -> dict[str, torch.Tensor]:
         """Queries from the first view, keys from the second (MoCo's one direction); the keys are enqueued."""
         with torch.no_grad():
-            keys = self.momentum_projector(self.encode_momentum(views[1]))
+            keys = self.momentum_projector(self.encode_momentum(batch["views"][1]))
         return {"loss": self.criterion(self.projector(view_feats[0]), keys)}
 
     @torch.no_grad()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from solo_equimod.data.batch import Batch
 from solo_equimod.heads import apply_heads
 from solo_equimod.methods.base import BaseMethod
 
@@ -24,6 +25,6 @@ class ProjectedPairMethod(BaseMethod):
     def embed(self, h: torch.Tensor) -> torch.Tensor:
         return self.projector(h)
 
-    def invariance_step(self, view_feats: list[torch.Tensor], views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+    def invariance_step(self, view_feats: list[torch.Tensor], batch: Batch) -> dict[str, torch.Tensor]:
         z1, z2 = apply_heads(self.projector, self.kwargs["head_batches"], view_feats)
         return {"loss": self.criterion(z1, z2)}

@@ -1,7 +1,11 @@
 """AugSelf (Lee et al., NeurIPS 2021; hankook/AugSelf) as an objective: from concat[h1, h2] of the two
 views' backbone features, one MLP per task predicts the difference of the views' augmentation
 parameters, the crop (centre and size, normalised by the image size) and the colour-jitter factors;
-loss = sum over tasks of MSE(tanh(prediction), difference), in both orders (trainers.py SSObjective)."""
+loss = sum over tasks of MSE(tanh(prediction), difference), in both orders (trainers.py SSObjective).
+
+On datasets whose params are group elements relative to the first view (3diebench, factors3d), the one
+task is `group`: an MLP on concat[h1, h2] regresses params[1] (the relative rotation quaternion), MSE
+without tanh, one order only, as the SIE repository's AugSelf baseline (README; hidden_dim 1024 there)."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from torch.nn import functional as F
 from solo_equimod.augment.params import ParamLayout
 from solo_equimod.augment.policy import ViewPolicy, layout_for, policies_from_config
 from solo_equimod.data.batch import Batch
+from solo_equimod.data.param_spec import param_spec
 from solo_equimod.objectives.base import Features, Objective, ObjectiveContext
 
 # "per_view": each view's x-centre is mirrored by its own flip; "first_view": both by the first view's flag,
@@ -56,13 +61,11 @@ def color_code(params: torch.Tensor, layout: ParamLayout, policy: ViewPolicy) ->
                        dim=1)
 
 
-def augself_head(input_dim: int, hidden_dim: int, output_dim: int) -> ProjectionHead:
+def augself_head(input_dim: int, hidden_dim: int, output_dim: int, hidden_layers: int = 2) -> ProjectionHead:
     """models.py load_mlp(2d, 512, n, num_layers=3, last_bn=False): two Linear-BN-ReLU, then Linear."""
-    return ProjectionHead([
-        (input_dim, hidden_dim, nn.BatchNorm1d(hidden_dim), nn.ReLU()),
-        (hidden_dim, hidden_dim, nn.BatchNorm1d(hidden_dim), nn.ReLU()),
-        (hidden_dim, output_dim, None, None),
-    ])
+    sizes = [input_dim] + [hidden_dim] * hidden_layers
+    return ProjectionHead([(sizes[i], hidden_dim, nn.BatchNorm1d(hidden_dim), nn.ReLU()) for i in range(hidden_layers)]
+                          + [(sizes[-1], output_dim, None, None)])
 
 
 class AugSelf(Objective):
@@ -73,7 +76,9 @@ class AugSelf(Objective):
         "crop_weight": 1.0,  # relative weights of the tasks (0 drops one); the official --ss-crop / --ss-color
         "color_weight": 1.0,  # are both lambda, i.e. lambda * (crop + colour)
         "hidden_dim": 512,  # load_ss_predictor(n_hidden=512)
+        "hidden_layers": 2,  # load_mlp(num_layers=3): 2 hidden layers
         "flip": "per_view",
+        "group_weight": 1.0,  # the group-element task (datasets of renderings)
     }
     CHOICES: ClassVar[dict[str, tuple[Any, ...]]] = {"flip": FLIP_MODES}
     TASK_DIMS: ClassVar[dict[str, int]] = {"crop": 4, "color": 4}
@@ -81,13 +86,15 @@ class AugSelf(Objective):
     def __init__(self, settings: Mapping[str, Any], context: ObjectiveContext) -> None:
         super().__init__(settings, context)
         self.policies = policies_from_config(context.cfg.augmentations)
-        self.layout = layout_for(self.policies)
-        self.tasks = [t for t in self.TASK_DIMS if float(self.settings[f"{t}_weight"]) > 0]
+        self.layout, spec = layout_for(self.policies), param_spec(context.cfg)
+        self.group = spec.relative_to == "first_view"
+        dims = {"group": spec.dim} if self.group else self.TASK_DIMS
+        self.tasks = [t for t in dims if float(self.settings[f"{t}_weight"]) > 0]
         if "color" in self.tasks and not self.layout.jitter:
             raise ValueError("objectives.augself.color_weight > 0 needs colour jitter in the augmentations; "
                              "set objectives.augself.color_weight=0")
-        hidden = int(self.settings["hidden_dim"])
-        self.heads = nn.ModuleDict({t: augself_head(2 * context.features_dim, hidden, self.TASK_DIMS[t])
+        hidden, layers = int(self.settings["hidden_dim"]), int(self.settings["hidden_layers"])
+        self.heads = nn.ModuleDict({t: augself_head(2 * context.features_dim, hidden, dims[t], layers)
                                     for t in self.tasks})
 
     def differences(self, batch: Batch, first: int, second: int) -> dict[str, torch.Tensor]:
@@ -105,6 +112,9 @@ class AugSelf(Objective):
 
     def forward(self, batch: Batch, feats: Features) -> dict[str, torch.Tensor]:
         h1, h2 = feats["views"]
+        if self.group:  # params[1] takes view 1 to view 2; its inverse is not a difference of vectors: one order
+            out = {t: F.mse_loss(self.heads[t](torch.cat([h1, h2], dim=1)), batch["params"][1]) for t in self.tasks}
+            return {"loss": sum(float(self.settings[f"{t}_weight"]) * out[t] for t in self.tasks), **out}
         z = torch.cat([torch.cat([h1, h2], dim=1), torch.cat([h2, h1], dim=1)])
         d12, d21 = self.differences(batch, 0, 1), self.differences(batch, 1, 0)
         out = {t: F.mse_loss(torch.tanh(self.heads[t](z)), torch.cat([d12[t], d21[t]])) for t in self.tasks}

@@ -67,6 +67,10 @@ class Objective(nn.Module):
         batch-level augmentation, say), added to `batch["extras"]` under these names so that `encodes`
         can name them; prefix them with the objective's name."""
         return {}
+    @classmethod
+    def requested_inputs(cls, settings: Mapping[str, Any], cfg: DictConfig) -> tuple[str, ...]:
+        """The optional batch inputs the pipeline must add for these settings and data (default `inputs`)."""
+        return cls.inputs
 
     def prepare(self, datamodule: Any) -> None:
         """Called once before training with the `PretrainDataModule` (e.g. to estimate statistics)."""

@@ -78,11 +78,12 @@ def pipeline_requests(cfg: DictConfig) -> tuple[frozenset[str], dict[str, Callab
     extras: dict[str, Callable[..., Any]] = {}
     for name, given in (cfg.get("objectives") or {}).items():
         cls, settings = OBJECTIVES[name], _settings(name, given)
-        unknown = set(cls.inputs) - set(OPTIONAL_INPUTS)
+        requested = cls.requested_inputs(settings, cfg)
+        unknown = set(requested) - set(OPTIONAL_INPUTS)
         if unknown:
             raise ValueError(f"objective {name!r} asks for unknown batch input(s) {sorted(unknown)}; "
                              f"optional inputs: {list(OPTIONAL_INPUTS)}")
-        inputs.update(cls.inputs)
+        inputs.update(requested)
         for key, make in cls.extras(settings, cfg).items():
             if key in extras:
                 raise ValueError(f"objective {name!r} asks for extra input {key!r}, which another objective makes")

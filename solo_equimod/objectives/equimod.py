@@ -8,11 +8,11 @@ from typing import Any, ClassVar, Mapping
 
 import torch
 from lightly.models.modules.heads import ProjectionHead
+from omegaconf import DictConfig
 from torch import nn
 
-from solo_equimod.augment.policy import layout_for, policies_from_config
 from solo_equimod.data.batch import Batch
-from solo_equimod.data.datasets import dataset_image_sizes
+from solo_equimod.data.param_spec import param_spec
 from solo_equimod.heads import HEAD_BATCHES, apply_heads
 from solo_equimod.losses.equimod import VARIANTS, equimod_loss
 from solo_equimod.objectives.base import Features, Objective, ObjectiveContext
@@ -88,7 +88,9 @@ class EquiMod(Objective):
     def __init__(self, settings: Mapping[str, Any], context: ObjectiveContext) -> None:
         super().__init__(settings, context)
         s = self.settings
-        self.param_layout = layout_for(policies_from_config(context.cfg.augmentations))
+        self.param_layout = param_spec(context.cfg)
+        if self.param_layout.relative_to == "first_view":  # params take view 1 to view 2: no original to encode
+            self.encodes = ()
         self.gather_distributed = context.gather_distributed
         self.projector = equivariance_head(context.features_dim, s["proj_hidden_dim"], s["proj_output_dim"],
                                            s["last_bn_affine"])
@@ -109,18 +111,24 @@ class EquiMod(Objective):
         t_emb = self.param_encoder(self.param_normalizer(params))
         return self.predictor(torch.cat([z_original, t_emb], dim=1))
 
+    @classmethod
+    def requested_inputs(cls, settings: Mapping[str, Any], cfg: DictConfig) -> tuple[str, ...]:
+        return () if param_spec(cfg).relative_to == "first_view" else cls.inputs
+
     def prepare(self, datamodule: Any) -> None:
-        """Estimate the parameter mean/std from a seeded sample of the training sampler over the
-        dataset's image sizes (Appendix A.1), identical on every rank."""
-        if datamodule.transform.layout != self.param_layout:
-            raise ValueError(f"augmentation layout {datamodule.transform.layout.names} does not match EquiMod's "
-                             f"{self.param_layout.names}")
+        """Estimate the parameter mean/std from a seeded sample of the training params (Appendix A.1:
+        the augmentation sampler over the dataset's image sizes; or view pairs' group elements),
+        identical on every rank."""
         seed, count = self.settings["param_stats_seed"], self.settings["param_stats_samples"]
-        sizes = dataset_image_sizes(datamodule.train_set, seed=seed)
-        self.param_normalizer.fit(datamodule.transform.sample_param_vectors(sizes, count, seed))
+        self.param_normalizer.fit(datamodule.sample_param_vectors(count, seed))
 
     def forward(self, batch: Batch, feats: Features) -> dict[str, torch.Tensor]:
         mode, params = self.settings["head_batches"], batch["params"]
+        if self.param_layout.relative_to == "first_view":  # SIE's baselines: view 2 predicted from view 1 (src/models.py)
+            z_1, z_2 = apply_heads(self.embed, mode, feats["views"])
+            z_pred = self.predict(z_1, params[1])
+            return {"loss": equimod_loss([z_2], [z_pred], self.settings["temperature"], self.settings["loss_variant"],
+                                         self.gather_distributed)}
         # joint: g' on [original; views] (3N rows), encoder and u on all views (2N), as src/model.py forward
         z_original, *z_views = apply_heads(self.embed, mode, [feats["original"], *feats["views"]])
         z_preds = apply_heads(self.predict, mode, [z_original] * len(params), params)
