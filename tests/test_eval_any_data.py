@@ -72,3 +72,23 @@ def test_zero_images_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixt
     assert eval_cli([command, str(ckpt), "max_images=0"]) == 2
     assert "max_images=0: use a positive number of images" in capsys.readouterr().err
     assert snapshot(ckpt.parent) == before
+
+
+def test_linear_random_init_is_the_probe_of_a_fresh_seeded_model(setup: tuple[Path, dict], tmp_path: Path) -> None:
+    """`random_init=true` on a trained checkpoint = the plain probe of the same architecture built
+    fresh under the probe's seed and saved (the reference), and its report is a file of its own."""
+    ckpt, data = setup
+    trained = torch.load(ckpt, weights_only=False)
+    trained["state_dict"] = {k: v + 0.5 if v.is_floating_point() else v for k, v in trained["state_dict"].items()}
+    torch.save(trained, ckpt)
+    cfg = tiny_pretrain_cfg("simclr", tmp_path, **{"data.num_classes": 10, "method_kwargs.proj_hidden_dim": 32})
+    torch.manual_seed(5)  # the linear config's default seed
+    fresh = save_method(METHODS["simclr"](cfg), tmp_path / "fresh" / "last.ckpt")
+    args = {"data": data, "max_epochs": 3, "augment": False, "accelerator": "cpu"}
+    baseline = run_linear({"pretrained_feature_extractor": str(ckpt), "random_init": True, **args})
+    reference = run_linear({"pretrained_feature_extractor": str(fresh), **args})
+    plain = run_linear({"pretrained_feature_extractor": str(ckpt), **args})
+    assert baseline["random_init"] and not reference["random_init"]
+    assert (baseline["top1"], baseline["top5"]) == (reference["top1"], reference["top5"])
+    assert json.loads((ckpt.parent / "linear_random_init_custom-last.json").read_text()) == baseline
+    assert json.loads((ckpt.parent / "linear_custom-last.json").read_text()) == plain
