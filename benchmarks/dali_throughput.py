@@ -70,7 +70,8 @@ def _synthetic_folder(root: Path, count: int, size: tuple[int, int], fmt: str) -
     return root
 
 
-def _plain_dali_epochs(root: str, policies: Sequence[ViewPolicy], original: OriginalView, batch_size: int, threads: int) -> Callable[[], int]:
+def _plain_dali_epochs(root: str, policies: Sequence[ViewPolicy], original: OriginalView, batch_size: int,
+                       threads: int) -> Callable[[], int]:
     """The plain pipeline: DALI's own random_resized_crop; the feeder's parameter draws go unused."""
     from nvidia.dali import fn, pipeline_def, types
 
@@ -82,7 +83,8 @@ def _plain_dali_epochs(root: str, policies: Sequence[ViewPolicy], original: Orig
 
     @pipeline_def(batch_size=batch_size, num_threads=threads, device_id=None, seed=0, prefetch_queue_depth=2)
     def plain():  # type: ignore[no-untyped-def]
-        fed = dict(zip(feeder.names, fn.external_source(source=feeder, num_outputs=len(feeder.names), batch=True, cycle="raise")))
+        sources = fn.external_source(source=feeder, num_outputs=len(feeder.names), batch=True, cycle="raise")
+        fed = dict(zip(feeder.names, sources))
         image = fn.decoders.image(fed["encoded"], device="cpu", output_type=types.RGB, adjust_orientation=False)
         views = []
         for p in policies:
