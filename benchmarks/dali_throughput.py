@@ -14,11 +14,12 @@ All DALI rows read files through the same Python feeder (which also draws the pa
 by the plain row), so only the augmentation differs.
 
     python benchmarks/dali_throughput.py [--dataset cifar|imagenet] [--workers 2] [--epochs 3]
-        [--device cpu|cuda] [--json out.json]
+        [--device cpu|cuda] [--json out.json] [--generated --limit N] [--tensor-images N]
 
-cifar: /work/shared/data/cifar10-subset/train (PNG 32x32) when present, else generated images;
-imagenet: generated 500x375 JPEGs with the ImageNet BYOL augmentations (crop 224, original
-256/224). Prints a Markdown table (also written to --out when given).
+cifar: /work/shared/data/cifar10-subset/train (PNG 32x32) when present (and not --generated), else
+--limit generated images (default 2048); imagenet: --limit (default 256) generated 500x375 JPEGs
+with the ImageNet BYOL augmentations (crop 224, original 256/224). Prints a Markdown table (also
+written to --out when given).
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ def _synthetic_folder(root: Path, count: int, size: tuple[int, int], fmt: str) -
     return root
 
 
-def _plain_dali_epochs(root: str, policies: Sequence[ViewPolicy], original: OriginalView, batch_size: int, threads: int) -> Callable[[], int]:
+def _plain_dali_epochs(root: str, policies: Sequence[ViewPolicy], original: OriginalView, batch_size: int,
+                       threads: int) -> Callable[[], int]:
     """The plain pipeline: DALI's own random_resized_crop; the feeder's parameter draws go unused."""
     from nvidia.dali import fn, pipeline_def, types
 
@@ -81,7 +83,8 @@ def _plain_dali_epochs(root: str, policies: Sequence[ViewPolicy], original: Orig
 
     @pipeline_def(batch_size=batch_size, num_threads=threads, device_id=None, seed=0, prefetch_queue_depth=2)
     def plain():  # type: ignore[no-untyped-def]
-        fed = dict(zip(feeder.names, fn.external_source(source=feeder, num_outputs=len(feeder.names), batch=True, cycle="raise")))
+        sources = fn.external_source(source=feeder, num_outputs=len(feeder.names), batch=True, cycle="raise")
+        fed = dict(zip(feeder.names, sources))
         image = fn.decoders.image(fed["encoded"], device="cpu", output_type=types.RGB, adjust_orientation=False)
         views = []
         for p in policies:
@@ -135,7 +138,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="DALI threads = DataLoader worker processes")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--limit", type=int, default=2048, help="images to generate when no dataset is on disk")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="images to generate (default: cifar 2048, imagenet 256)")
+    parser.add_argument("--generated", action="store_true", help="cifar: generated images even when the subset is on disk")
+    parser.add_argument("--tensor-images", type=int, default=None,
+                        help="tensor rows: the decoded set tiled to this many images, so that a fast device's epoch "
+                             "is long enough to time (the applier's speed does not depend on which images)")
     parser.add_argument("--out", type=Path, default=None, help="also write the table to this file")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="DALI gpu / tensor loader device")
     parser.add_argument("--json", type=Path, default=None, help="also write {row: images/s} here")
@@ -146,14 +154,14 @@ def main() -> None:
     if args.dataset == "cifar":
         config = REPO / "scripts/pretrain/cifar/augmentations/simclr.yaml"
         original = OriginalView()
-        if CIFAR_SUBSET.is_dir():
+        if CIFAR_SUBSET.is_dir() and not args.generated:
             root = CIFAR_SUBSET
         else:
-            root = _synthetic_folder(Path(tmp.name), args.limit, (32, 32), "png")
+            root = _synthetic_folder(Path(tmp.name), args.limit or 2048, (32, 32), "png")
     else:
         config = REPO / "scripts/pretrain/imagenet/augmentations/byol.yaml"
         original = OriginalView(resize=256, center_crop=224)
-        root = _synthetic_folder(Path(tmp.name), min(args.limit, 256), (375, 500), "jpg")
+        root = _synthetic_folder(Path(tmp.name), args.limit or 256, (375, 500), "jpg")
     policies = policies_from_config(OmegaConf.to_container(OmegaConf.load(config)))  # type: ignore[arg-type]
     crop_flip = [ViewPolicy(crop_size=p.crop_size, flip_prob=p.flip_prob, jitter_prob=0.0, gray_prob=0.0) for p in policies]
     count = len(list_image_folder(str(root))[0])
@@ -166,6 +174,9 @@ def main() -> None:
         return lambda: _loop(loader)
 
     images, targets = decode_dataset(ImageFolder(str(root)), original, budget_gb=16.0)
+    if args.tensor_images is not None:
+        tiles = -(-args.tensor_images // len(images))
+        images, targets = images.repeat(tiles, 1, 1, 1)[: args.tensor_images], targets.repeat(tiles)[: args.tensor_images]
     tensor_loader = TensorPretrainLoader(images.to(args.device), targets, policies, MEAN, STD, original, True, None,
                                          args.batch_size)
 
@@ -200,8 +211,9 @@ def main() -> None:
 
     lines = [
         f"dataset: {args.dataset} ({root}, {count} images), augmentations {config.relative_to(REPO)}, "
-        f"batch {args.batch_size}, {args.workers} workers, {args.epochs} timed epochs after 1 warm-up",
-        f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, CPU only",
+        f"batch {args.batch_size}, {args.workers} workers, {args.epochs} timed epochs after 1 warm-up"
+        + (f", tensor rows on the set tiled to {len(images)} images" if args.tensor_images else ""),
+        f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads",
         "",
         f"device: {args.device}" + (f" ({torch.cuda.get_device_name()})" if args.device == "cuda" else ""),
         "",
@@ -216,7 +228,9 @@ def main() -> None:
     if args.out is not None:
         args.out.write_text(text + "\n")
     if args.json is not None:
-        args.json.write_text(json.dumps({"dataset": args.dataset, "device": args.device, "images_per_s": speeds}, indent=1))
+        args.json.write_text(json.dumps({"dataset": args.dataset, "device": args.device, "images": count,
+                                          "tensor_images": len(images), "views_per_image": len(policies),
+                                          "images_per_s": speeds}, indent=1))
     tmp.cleanup()
 
 

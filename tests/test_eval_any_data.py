@@ -72,3 +72,34 @@ def test_zero_images_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixt
     assert eval_cli([command, str(ckpt), "max_images=0"]) == 2
     assert "max_images=0: use a positive number of images" in capsys.readouterr().err
     assert snapshot(ckpt.parent) == before
+
+
+def test_linear_random_init_is_the_probe_of_a_fresh_seeded_model(setup: tuple[Path, dict], tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """`random_init=true` on a trained checkpoint probes the architecture built fresh under the
+    probe's seed (the reference: built and saved here, probed plainly): same backbone weights, same
+    report; and its report is a file of its own."""
+    import solo_equimod.eval.linear as linear
+
+    ckpt, data = setup
+    trained = torch.load(ckpt, weights_only=False)
+    trained["state_dict"] = {k: v + 0.5 if v.is_floating_point() else v for k, v in trained["state_dict"].items()}
+    torch.save(trained, ckpt)
+    cfg = tiny_pretrain_cfg("simclr", tmp_path, **{"data.num_classes": 10, "method_kwargs.proj_hidden_dim": 32})
+    torch.manual_seed(5)  # the linear config's default seed
+    fresh = save_method(METHODS["simclr"](cfg), tmp_path / "fresh" / "last.ckpt")
+    probed: list[dict[str, torch.Tensor]] = []
+    extract = linear.extract_features
+    monkeypatch.setattr(linear, "extract_features", lambda backbone, *a: probed.append(
+        {k: v.clone() for k, v in backbone.state_dict().items()}) or extract(backbone, *a))
+    args = {"data": data, "max_epochs": 3, "augment": False, "accelerator": "cpu"}
+    baseline = run_linear({"pretrained_feature_extractor": str(ckpt), "random_init": True, **args})
+    reference = run_linear({"pretrained_feature_extractor": str(fresh), **args})
+    plain = run_linear({"pretrained_feature_extractor": str(ckpt), **args})
+    weights = probed[0], probed[2], probed[4]  # the train-feature pass of each run
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert not all(torch.equal(weights[0][k], weights[2][k]) for k in weights[0])  # negative control
+    assert baseline["random_init"] and not reference["random_init"]
+    assert (baseline["top1"], baseline["top5"]) == (reference["top1"], reference["top5"])
+    assert json.loads((ckpt.parent / "linear_random_init_custom-last.json").read_text()) == baseline
+    assert json.loads((ckpt.parent / "linear_custom-last.json").read_text()) == plain

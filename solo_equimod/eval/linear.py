@@ -62,6 +62,8 @@ class LinearConfig:
     max_epochs: int = 90  # Sec. 3.2.1
     min_lr: float = 1e-4  # the per-step cosine ends here (official code, src/main.py)
     augment: bool = True
+    # the baseline: the checkpoint's architecture freshly initialised (seeded), through the same protocol
+    random_init: bool = False
     test_view: TestViewConfig = field(default_factory=TestViewConfig)
     accelerator: str = "auto"
     devices: Any = 1
@@ -165,6 +167,10 @@ def run_linear(raw_cfg: DictConfig) -> dict[str, float]:
     """Train and evaluate the linear probe; writes and returns {"top1", "top5", ...}."""
     cfg, method = load_for_eval(raw_cfg, LinearConfig)
     pl.seed_everything(cfg.seed, workers=True)
+    if cfg.random_init:  # drawn from its own seeded stream: the probe's own draws stay those of a trained run
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            method = type(method)(method.cfg)
     backbone = method.backbone
     crop_size = int(method.cfg.augmentations[0].crop_size)
     eval_tf = _test_transform(cfg, crop_size)
@@ -195,9 +201,10 @@ def run_linear(raw_cfg: DictConfig) -> dict[str, float]:
     result = {"top1": float(metrics["val_acc1"]) * 100, "top5": float(metrics["val_acc5"]) * 100,
               "dataset": cfg.data.dataset, "num_classes": num_classes, "epochs": cfg.max_epochs, "augment": cfg.augment,
               "protocol": protocol, "test_view": f"Resize({resize}, {interpolation}) + CenterCrop({crop})",
-              "min_lr": cfg.min_lr,
+              "min_lr": cfg.min_lr, "random_init": cfg.random_init,
               "checkpoint": str(cfg.pretrained_feature_extractor)}
-    write_json(result, Path(cfg.output) if cfg.output else report_path(cfg.pretrained_feature_extractor, "linear",
+    kind = "linear_random_init" if cfg.random_init else "linear"
+    write_json(result, Path(cfg.output) if cfg.output else report_path(cfg.pretrained_feature_extractor, kind,
                                                                         cfg.data.dataset))
     return result
 
