@@ -65,15 +65,9 @@ def _run(cfg_file: Path, delay: float) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def test_sigkill_mid_epoch_then_auto_resume_matches_an_unkilled_run(tmp_path: Path) -> None:
-    """Killed right after the step-4 checkpoint (epoch 1, batch 1), the same command resumes at
-    step 4 and finishes with the unkilled run's epoch and step counts, learning-rate schedule
-    and BYOL tau at every step. (Lightning restarts a non-resumable dataloader from the start
-    of the epoch but counts the batches already done, so weights differ, counts do not.)"""
-    pretrain(_cfg(tmp_path, "ref"))
-    ref_dir = tmp_path / "ckpt" / "ref"
-
-    cfg = _cfg(tmp_path, "killed")
+def _kill_after_step4(tmp_path: Path, cfg: DictConfig) -> tuple[Path, Path, Path]:
+    """Run `cfg` as the "killed" run in a subprocess and SIGKILL it once its step-4 checkpoint exists;
+    returns the saved config file, the run folder and that checkpoint."""
     cfg_file = tmp_path / "killed.yaml"
     OmegaConf.save(cfg, cfg_file)
     run_dir = tmp_path / "ckpt" / "killed"
@@ -85,6 +79,19 @@ def test_sigkill_mid_epoch_then_auto_resume_matches_an_unkilled_run(tmp_path: Pa
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+    return cfg_file, run_dir, step4
+
+
+def test_sigkill_mid_epoch_then_auto_resume_matches_an_unkilled_run(tmp_path: Path) -> None:
+    """Killed right after the step-4 checkpoint (epoch 1, batch 1), the same command resumes at
+    step 4 and finishes with the unkilled run's epoch and step counts, learning-rate schedule
+    and BYOL tau at every step. (Lightning restarts a non-resumable dataloader from the start
+    of the epoch but counts the batches already done, so weights differ, counts do not.)"""
+    pretrain(_cfg(tmp_path, "ref"))
+    ref_dir = tmp_path / "ckpt" / "ref"
+
+    cfg = _cfg(tmp_path, "killed")
+    cfg_file, run_dir, step4 = _kill_after_step4(tmp_path, cfg)
     assert not (run_dir / "epoch=1-step=6.ckpt").exists()
     assert find_resume_checkpoint(run_dir, _complete(cfg)) == step4
 
@@ -192,17 +199,7 @@ def test_tensor_loader_resumes_mid_epoch_with_the_batches_of_an_unkilled_run(tmp
     pretrain(_cfg(tmp_path, "ref", **tensor))
     ref = _rows(tmp_path / "ckpt" / "ref")
     cfg = _cfg(tmp_path, "killed", **tensor)
-    cfg_file = tmp_path / "killed.yaml"
-    OmegaConf.save(cfg, cfg_file)
-    run_dir = tmp_path / "ckpt" / "killed"
-    step4 = run_dir / "steps" / "epoch=1-step=4.ckpt"
-    proc = _run(cfg_file, delay=0.5)
-    deadline = time.monotonic() + 120
-    while not step4.is_file() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+    cfg_file, run_dir, step4 = _kill_after_step4(tmp_path, cfg)
     assert torch.load(step4, weights_only=False)["loops"]["fit_loop"]["state_dict"]["combined_loader"] == \
         [{"epoch": 1, "step": 1, "seed": 5, "num_shards": 1}]  # the config default seed
     resumed = _run(cfg_file, delay=0.0)

@@ -12,10 +12,10 @@ from torch import nn
 
 from solo_equimod.data.batch import Batch
 from solo_equimod.heads import apply_heads
-from solo_equimod.methods.momentum import BaseMomentumMethod
+from solo_equimod.methods.momentum import BaseMomentumMethod, MomentumProjectedMethod
 
 
-class BYOL(BaseMomentumMethod):
+class BYOL(MomentumProjectedMethod):
     KWARGS_DEFAULTS: ClassVar[dict[str, Any]] = {
         **BaseMomentumMethod.KWARGS_DEFAULTS,  # tau_base 0.996 with a cosine schedule (Sec. 3.1.2)
         "proj_hidden_dim": 4096,
@@ -33,14 +33,7 @@ class BYOL(BaseMomentumMethod):
 
     @property
     def learnable_params(self) -> list[nn.Module]:
-        return super().learnable_params + [self.projector, self.predictor]
-
-    @property
-    def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
-        return super().momentum_pairs + [(self.projector, self.momentum_projector)]
-
-    def embed(self, h: torch.Tensor) -> torch.Tensor:
-        return self.projector(h)
+        return super().learnable_params + [self.predictor]
 
     def invariance_step(self, view_feats: list[torch.Tensor], batch: Batch) -> dict[str, torch.Tensor]:
         mode = self.kwargs["head_batches"]  # "joint": both views in one call per head, as the official code

@@ -12,13 +12,12 @@ from lightly.models.modules.heads import MoCoProjectionHead
 from lightly.models.utils import batch_shuffle_distributed, batch_unshuffle_distributed
 from lightly.utils import dist
 from omegaconf import DictConfig
-from torch import nn
 
 from solo_equimod.data.batch import Batch
-from solo_equimod.methods.momentum import BaseMomentumMethod
+from solo_equimod.methods.momentum import BaseMomentumMethod, MomentumProjectedMethod
 
 
-class MoCoV2(BaseMomentumMethod):
+class MoCoV2(MomentumProjectedMethod):
     KWARGS_DEFAULTS: ClassVar[dict[str, Any]] = {
         **BaseMomentumMethod.KWARGS_DEFAULTS,
         "tau_base": 0.999, "tau_final": 0.999,  # MoCo: m = 0.999, constant (CARE's moco.sh: --moco-m 0.99)
@@ -40,17 +39,6 @@ class MoCoV2(BaseMomentumMethod):
         queue = self.criterion.memory_bank
         for name in ("bank", "bank_ptr"):  # lightly keeps the queue out of the state_dict; a resumed run needs it
             queue.register_buffer(name, getattr(queue, name), persistent=True)
-
-    @property
-    def learnable_params(self) -> list[nn.Module]:
-        return super().learnable_params + [self.projector]
-
-    @property
-    def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
-        return super().momentum_pairs + [(self.projector, self.momentum_projector)]
-
-    def embed(self, h: torch.Tensor) -> torch.Tensor:
-        return self.projector(h)
 
     def invariance_step(self, view_feats: list[torch.Tensor], batch: Batch) -> dict[str, torch.Tensor]:
         """Queries from the first view, keys from the second (MoCo's one direction); the keys are enqueued."""

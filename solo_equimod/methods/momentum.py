@@ -61,3 +61,22 @@ class BaseMomentumMethod(BaseMethod):
         for online, target in self.momentum_pairs:
             momentum_update(online, target, self.tau)
         self.log("tau", self.tau)
+
+
+class MomentumProjectedMethod(BaseMomentumMethod):
+    """A momentum method whose `projector` has a momentum copy `momentum_projector` (BYOL, MoCo-v2);
+    the projector is the embedding objectives such as CARE read (`embed`)."""
+
+    projector: nn.Module
+    momentum_projector: nn.Module
+
+    @property
+    def learnable_params(self) -> list[nn.Module]:
+        return super().learnable_params + [self.projector]
+
+    @property
+    def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
+        return super().momentum_pairs + [(self.projector, self.momentum_projector)]
+
+    def embed(self, h: torch.Tensor) -> torch.Tensor:
+        return self.projector(h)
