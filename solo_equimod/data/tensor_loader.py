@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
+from lightning.pytorch.utilities import move_data_to_device
 from torch.utils.data import Dataset, default_collate
 from torchvision import datasets as tvd
 
@@ -120,16 +121,17 @@ class TensorPretrainLoader:
         """The batch of these dataset indexes at this step of the current epoch."""
         device = self.images.device
         generator = torch.Generator().manual_seed(_seed(self.seed, self.shard_id, self.epoch, step))
-        images = self.images[index.to(device)]
+        index = index.to(device)
+        images = self.images[index]
         heights, widths = torch.full((len(index),), images.shape[2]), torch.full((len(index),), images.shape[3])
         views, params = [], []
         for policy in self.policies:
             drawn = sample_views(policy, heights, widths, generator)
             views.append(normalize(apply_batch(images, drawn, policy), self.mean, self.std))
             params.append(self.layout.encode_batch(drawn).to(device))
-        batch: Batch = {"index": index.to(device), "views": views, "params": params,
+        batch: Batch = {"index": index, "views": views, "params": params,
                         "image_size": torch.stack([heights, widths], 1).to(device),
-                        "target": self.targets[index.to(device)], "extras": self._extras(images, generator)}
+                        "target": self.targets[index], "extras": self._extras(images, generator)}
         if self.with_original:
             batch["original"] = normalize(self.original(images), self.mean, self.std)
         return batch
@@ -142,7 +144,7 @@ class TensorPretrainLoader:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
             made = default_collate([{name: make(image) for name, make in self.extras.items()} for image in images.cpu()])
-        return {name: _to(value, images.device) for name, value in made.items()}
+        return move_data_to_device(made, images.device)
 
     def state_dict(self) -> dict[str, int]:
         """The position to continue from: the epoch and the batches the trainer has completed in it."""
@@ -156,11 +158,3 @@ class TensorPretrainLoader:
                              f"{state['num_shards']} process(es), this run with seed={self.seed} over {self.num_shards}; "
                              "its batches cannot be continued")
         self._resume = {"epoch": int(state["epoch"]), "step": int(state["step"])}
-
-
-def _to(value: Any, device: torch.device) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.to(device)
-    if isinstance(value, Mapping):
-        return {k: _to(v, device) for k, v in value.items()}
-    return value

@@ -13,10 +13,13 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
+from solo_equimod.atomic import write_json
 from solo_equimod.config import ConfigError, DataConfig
 from solo_equimod.data.datasets import DATASET_INFO, VIEW_DATASETS
 from solo_equimod.data.pretrain import build_split
 from solo_equimod.data.views3d import ObjectViews, view_tensor
+from solo_equimod.eval.plots import bar_chart
+from solo_equimod.eval.reports import report_path
 from solo_equimod.methods import BaseMethod
 
 
@@ -101,3 +104,14 @@ def report_fields(cfg: DictConfig, method: BaseMethod) -> dict[str, Any]:
     return {"method": method.cfg.method, "checkpoint": str(Path(cfg.pretrained_feature_extractor)),
             "dataset": cfg.data.dataset, "group": method.cfg.data.get("group"), "max_objects": cfg.max_objects,
             "seed": cfg.seed, "backbone_mode": "eval (BatchNorm running statistics; the official scripts: train)"}
+
+
+def save_report(cfg: DictConfig, method: BaseMethod, kind: str, metric: str, scores: dict[str, float],
+                report: dict[str, Any]) -> dict[str, Any]:
+    """Writes `<kind>_<dataset>-<ckpt>.json` (in `cfg.output_dir`, default beside the checkpoint) and
+    its bar chart `.png` of `scores`; returns the report."""
+    path = report_path(cfg.pretrained_feature_extractor, kind, cfg.data.dataset, folder=cfg.output_dir)
+    write_json(report, path)
+    bar_chart(list(scores), {metric: list(scores.values())}, {}, 0.0, metric, f"{kind}: {method.cfg.method}",
+              path.with_suffix(".png"))
+    return report

@@ -19,14 +19,11 @@ import torch
 from omegaconf import DictConfig
 from torch.nn import functional as F
 
-from solo_equimod.atomic import write_json
 from solo_equimod.checkpoints import load_for_eval
 from solo_equimod.data.param_spec import param_spec
 from solo_equimod.data.rotations import euler_xyz_quat
 from solo_equimod.data.views3d import group_spec
-from solo_equimod.eval.objects import EncodedObjects, ObjectsEvalConfig, encoded_split, report_fields
-from solo_equimod.eval.plots import bar_chart
-from solo_equimod.eval.reports import report_path
+from solo_equimod.eval.objects import EncodedObjects, ObjectsEvalConfig, encoded_split, report_fields, save_report
 from solo_equimod.methods import BaseMethod
 from solo_equimod.objectives.base import PredictsViews
 
@@ -94,8 +91,4 @@ def run_prediction(kind: str, raw_cfg: DictConfig | dict[str, Any]) -> dict[str,
         scores = retrieval(ranks(z["val"], pred["val"]))
     report = {**report_fields(cfg, method), "measure": kind, "views_per_object": encoded["val"].feats.shape[1],
               kind: scores}
-    path = report_path(cfg.pretrained_feature_extractor, kind, cfg.data.dataset, folder=cfg.output_dir)
-    write_json(report, path)
-    bar_chart(list(scores), {kind: list(scores.values())}, {}, 0.0, kind, f"{kind}: {method.cfg.method}",
-              path.with_suffix(".png"))
-    return report
+    return save_report(cfg, method, kind, kind, scores, report)

@@ -19,12 +19,17 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
-from solo_equimod.atomic import write_json
 from solo_equimod.checkpoints import load_for_eval
 from solo_equimod.data.views3d import GROUPS
-from solo_equimod.eval.objects import EncodedObjects, ObjectsEvalConfig, encoded_split, parts_of, random_pairs, report_fields
-from solo_equimod.eval.plots import bar_chart
-from solo_equimod.eval.reports import report_path
+from solo_equimod.eval.objects import (
+    EncodedObjects,
+    ObjectsEvalConfig,
+    encoded_split,
+    parts_of,
+    random_pairs,
+    report_fields,
+    save_report,
+)
 
 Target = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (latents a, latents b) -> regression targets
 TARGETS: dict[str, Target] = {
@@ -109,8 +114,4 @@ def run_probe(kind: str, raw_cfg: DictConfig | dict[str, Any]) -> dict[str, Any]
         metric, floor = "r2", {"r2_of_component_means": mean_predictor_r2(train, val, TARGETS[kind], cfg)}
     report = {**report_fields(cfg, method), "measure": kind, "metric": metric, "epochs": cfg.max_epochs, **floor,
               "num_train_objects": len(train.feats), "num_val_objects": len(val.feats), metric: scores}
-    path = report_path(cfg.pretrained_feature_extractor, kind, cfg.data.dataset, folder=cfg.output_dir)
-    write_json(report, path)
-    bar_chart(list(scores), {metric: list(scores.values())}, {}, 0.0, metric, f"{kind}: {method.cfg.method}",
-              path.with_suffix(".png"))
-    return report
+    return save_report(cfg, method, kind, metric, scores, report)
