@@ -17,6 +17,7 @@ from torch import nn
 from solo_equimod.augment.apply import apply_view_params
 from solo_equimod.augment.pipeline import normalize
 from solo_equimod.data.datasets import DATASET_INFO
+from solo_equimod.errors import ConfigError
 from solo_equimod.methods import METHODS, BaseMethod
 from tests.conftest import tiny_pretrain_cfg
 from tests.test_methods import fixed_batch
@@ -26,9 +27,10 @@ CARE_POLICY = "care"  # scripts/pretrain/cifar/augmentations/care.yaml: crop, fl
 
 def _model(tmp_path: Path, method: str = "simclr", **care: object) -> BaseMethod:
     torch.manual_seed(0)
+    heads = {} if method == "essl" else {"proj_hidden_dim": 32}  # ESSL has no projector
     queue = {"queue_size": 256} if method == "mocov2" else {}
     cfg = tiny_pretrain_cfg(method, tmp_path, augmentations=CARE_POLICY, **{
-        "data.num_classes": 10, "method_kwargs": {"proj_hidden_dim": 32, **queue},
+        "data.num_classes": 10, "method_kwargs": {**heads, **queue},
         "objectives": {"care": {"chunks": 4, **care}}})
     return METHODS[method](cfg)
 
@@ -111,6 +113,16 @@ def test_loss_goes_down_on_a_fixed_batch(tmp_path: Path, method: str, monkeypatc
         losses.append({k: float(v.detach()) for k, v in out.items()})
     assert losses[-1]["loss"] < losses[0]["loss"]
     assert losses[-1]["care_loss"] < 0.7 * losses[0]["care_loss"], (losses[0]["care_loss"], losses[-1]["care_loss"])
+
+
+def test_head_method_on_a_method_without_a_head_fails_at_construction(tmp_path: Path) -> None:
+    """ESSL has no projector: CARE on its head is refused when the model is built, naming the key; its own head works."""
+    with pytest.raises(ConfigError, match=r"objectives.care.head='method': method 'essl' has no embedding head"):
+        _model(tmp_path, "essl")
+    model = _model(tmp_path, "essl", head="own", weight=0.5)
+    out, _ = model.ssl_step(_batch(model, 16)[0])
+    assert float(out["care_loss"]) > 0  # ESSL's own loss is 0, so the total is CARE's weighted term alone
+    assert float(out["loss"]) == pytest.approx(0.5 * float(out["care_loss"]), rel=1e-6)
 
 
 def test_a_model_with_care_pickles_with_its_head_bound_to_itself(tmp_path: Path) -> None:

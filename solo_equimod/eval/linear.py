@@ -183,11 +183,14 @@ def run_linear(raw_cfg: DictConfig) -> dict[str, float]:
     loader = lambda ds, shuffle: DataLoader(LabelledDataset(ds), batch_size=cfg.optimizer.batch_size,  # noqa: E731
                                             shuffle=shuffle,
                                             num_workers=cfg.data.num_workers)
+    # cached features are in memory: worker processes would only add their start-up to every epoch
+    cached = lambda feats, shuffle: DataLoader(LabelledDataset(TensorDataset(*feats)),  # noqa: E731
+                                               batch_size=cfg.optimizer.batch_size, shuffle=shuffle)
     train_loader, val_loader = loader(train_set, True), loader(val_set, False)
     model_backbone: nn.Module | None = backbone
     if not cfg.augment:
-        train_loader = loader(TensorDataset(*extract_features(backbone, loader(train_set, False), "train features")), True)
-        val_loader = loader(TensorDataset(*extract_features(backbone, val_loader, "val features")), False)
+        train_loader = cached(extract_features(backbone, loader(train_set, False), "train features"), True)
+        val_loader = cached(extract_features(backbone, val_loader, "val features"), False)
         model_backbone = None
     model = LinearClassifier(model_backbone, method.features_dim, num_classes, cfg.optimizer, cfg.min_lr)
     trainer = pl.Trainer(max_epochs=cfg.max_epochs, accelerator=cfg.accelerator, devices=cfg.devices,

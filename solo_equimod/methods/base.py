@@ -72,7 +72,8 @@ class BaseMethod(pl.LightningModule):
         num_classes = int(cfg.data.num_classes)
         self.top5_k = min(5, num_classes)  # "top-5" of a dataset with fewer classes is top-all
         self.online_classifier = OnlineLinearClassifier(self.features_dim, num_classes, topk=(1, self.top5_k))
-        context = ObjectiveContext(cfg, self.features_dim, self.gather_distributed, self.embed)
+        has_head = type(self).embed is not BaseMethod.embed
+        context = ObjectiveContext(cfg, self.features_dim, self.gather_distributed, self.embed if has_head else None)
         self.objectives = build_objectives(cfg, context)
 
     # ----- what subclasses provide ------------------------------------------------------------

@@ -27,6 +27,7 @@ from solo_equimod.augment.policy import ViewPolicy, policy_from_config
 from solo_equimod.augment.sampler import sample_views
 from solo_equimod.data.batch import Batch
 from solo_equimod.data.datasets import DATASET_INFO
+from solo_equimod.errors import ConfigError
 from solo_equimod.losses.care import care_loss
 from solo_equimod.objectives.base import Features, Objective, ObjectiveContext
 
@@ -55,6 +56,9 @@ class CARE(Objective):
         self.policy: ViewPolicy = policy_from_config(entry, "objectives.care.augmentation")[0]
         info = DATASET_INFO[cfg.data.dataset]
         self.mean, self.std = list(info.mean), list(info.std)
+        if s["head"] == "method" and context.embed is None:
+            raise ConfigError(f"objectives.care.head='method': method {cfg.method!r} has no embedding head; "
+                              "use objectives.care.head=own (CARE's own g)")
         self.method_embed = context.embed
         hidden, out = s["proj_hidden_dim"], s["proj_output_dim"]
         self.head = None if s["head"] == "method" else ProjectionHead([
