@@ -71,7 +71,8 @@ def original_feed(original: OriginalView, heights: np.ndarray, widths: np.ndarra
     if original.resize is not None:
         short, long = np.minimum(height, width), np.maximum(height, width)
         new_long = (original.resize * long / short).astype(np.int64)  # torchvision truncates
-        height, width = np.where(height > width, new_long, original.resize), np.where(height > width, original.resize, new_long)
+        taller = height > width
+        height, width = np.where(taller, new_long, original.resize), np.where(taller, original.resize, new_long)
     crop = original.center_crop or 0
     top = np.round((height - crop) / 2.0)  # np.round and round() both tie to even
     left = np.round((width - crop) / 2.0)
@@ -175,7 +176,8 @@ def _solarize(x: DataNode, threshold: float) -> DataNode:
 
 
 def make_view(
-    image: DataNode, policy: ViewPolicy, feed: Mapping[str, DataNode], mean: Sequence[float], std: Sequence[float], on_gpu: bool
+    image: DataNode, policy: ViewPolicy, feed: Mapping[str, DataNode], mean: Sequence[float], std: Sequence[float],
+    on_gpu: bool,
 ) -> DataNode:
     """Decoded uint8 HWC image -> normalised float CHW view, in `apply_view_params`' order."""
     view = fn.slice(image, feed["anchor"], feed["shape"], axis_names="WH", normalized_anchor=False, normalized_shape=False)

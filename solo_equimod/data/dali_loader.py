@@ -227,7 +227,8 @@ def _build_pipeline(spec: _PipelineSpec, feeder: _Feeder) -> "Pipeline":
 
     @pipeline_def(enable_conditionals=True)
     def pretrain_pipeline():  # type: ignore[no-untyped-def]
-        fed = dict(zip(feeder.names, fn.external_source(source=feeder, num_outputs=len(feeder.names), batch=True, cycle="raise")))
+        sources = fn.external_source(source=feeder, num_outputs=len(feeder.names), batch=True, cycle="raise")
+        fed = dict(zip(feeder.names, sources))
         decoder_device = "mixed" if spec.device == "gpu" else "cpu"
         # no EXIF rotation: torchvision's ImageFolder (PIL) does not apply it either
         image = fn.decoders.image(fed["encoded"], device=decoder_device, output_type=types.RGB, adjust_orientation=False)
@@ -376,7 +377,8 @@ class DALIPretrainLoader:
         n = len(self.spec.policies)
         index = _to_torch(outputs[0], torch.device("cpu"), "index")
         views = [_to_torch(o, self.device, f"view {k}") for k, o in enumerate(outputs[1 : 1 + n])]
-        params = [_to_torch(o, torch.device("cpu"), f"params {k}").to(self.device) for k, o in enumerate(outputs[1 + n : 1 + 2 * n])]
+        params = [_to_torch(o, torch.device("cpu"), f"params {k}").to(self.device)
+                  for k, o in enumerate(outputs[1 + n : 1 + 2 * n])]
         batch: Batch = {"index": index.to(self.device), "views": views, "params": params,
                         "image_size": torch.from_numpy(self._feeder.sizes[index.numpy()]).to(self.device),
                         "target": self.targets[index].to(self.device), "extras": {}}
@@ -420,6 +422,7 @@ def build_dali_pretrain_loader(
         raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
     spec = _PipelineSpec(
         policies=tuple(policies), layout=layout_for(policies), mean=tuple(mean), std=tuple(std),
-        original=original, with_original=with_original, batch_size=batch_size, num_threads=num_threads, device=device, device_id=device_id,
+        original=original, with_original=with_original, batch_size=batch_size, num_threads=num_threads, device=device,
+        device_id=device_id,
     )
     return DALIPretrainLoader(root, spec, shard_id, num_shards, seed, drop_last, skip_corrupt)

@@ -31,7 +31,7 @@ class ObjectiveContext:
     cfg: DictConfig  # the whole (canonical) pretraining config
     features_dim: int  # width of the backbone features
     gather_distributed: bool  # gather across processes for losses that compare samples
-    embed: Callable[[torch.Tensor], torch.Tensor] | None  # the method's head on features (BaseMethod.embed); None: it has none
+    embed: Callable[[torch.Tensor], torch.Tensor] | None  # the method's head (BaseMethod.embed); None: it has none
 
 
 class Objective(nn.Module):
