@@ -43,7 +43,18 @@ def load_for_eval(raw_cfg: DictConfig | dict, schema: type) -> tuple[DictConfig,
         raise ConfigError("missing required config key: pretrained_feature_extractor (a pretraining checkpoint)")
     method = load_method(path)
     base = OmegaConf.create({"data": OmegaConf.to_container(method.cfg.data, resolve=True)})
-    return validate(OmegaConf.merge(base, raw_cfg), schema), method
+    given = OmegaConf.to_container(raw_cfg) if isinstance(raw_cfg, DictConfig) else dict(raw_cfg)
+    if isinstance(given.get("data"), dict):  # under Hydra the schema writes every key; its nulls are "not given"
+        given["data"] = _without_nulls(given["data"])
+    return validate(OmegaConf.merge(base, OmegaConf.create(given)), schema), method
+
+
+def _without_nulls(node: Any) -> Any:
+    """A config container with its null values (and mappings left empty by that) removed."""
+    if not isinstance(node, dict):
+        return node
+    kept = {key: _without_nulls(value) for key, value in node.items() if value is not None}
+    return {key: value for key, value in kept.items() if value != {}}
 
 
 def save_method(model: BaseMethod, path: str | Path, half: bool = False) -> Path:

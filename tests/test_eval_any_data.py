@@ -10,15 +10,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 
-from solo_equimod.checkpoints import save_method
+from solo_equimod.checkpoints import load_for_eval, save_method
 from solo_equimod.config import ConfigError
 from solo_equimod.eval.__main__ import main as eval_cli
 from solo_equimod.eval.knn import run_knn
-from solo_equimod.eval.linear import run_linear
+from solo_equimod.eval.linear import LinearConfig, run_linear
+from solo_equimod.hydra_schemas import register_schemas
 from solo_equimod.methods import METHODS
 
-from .conftest import snapshot, tiny_pretrain_cfg, write_image_folder
+from .conftest import REPO, snapshot, tiny_pretrain_cfg, write_image_folder
 
 
 @pytest.fixture
@@ -103,3 +105,19 @@ def test_linear_random_init_is_the_probe_of_a_fresh_seeded_model(setup: tuple[Pa
     assert (baseline["top1"], baseline["top5"]) == (reference["top1"], reference["top5"])
     assert json.loads((ckpt.parent / "linear_random_init_custom-last.json").read_text()) == baseline
     assert json.loads((ckpt.parent / "linear_custom-last.json").read_text()) == plain
+
+
+def test_data_keys_a_hydra_config_leaves_null_are_the_checkpoints(tmp_path: Path) -> None:
+    """Under Hydra the schema writes every `data` key (null when not given): the checkpoint's synthetic
+    size and original view are kept, a key given on the command line wins."""
+    cfg = tiny_pretrain_cfg("simclr", tmp_path, **{"data.num_classes": 10, "data.synthetic_size": 96,
+                                                    "data.original.resize": 36, "method_kwargs.proj_hidden_dim": 32})
+    ckpt = save_method(METHODS["simclr"](cfg), tmp_path / "run" / "last.ckpt")
+    register_schemas()
+    with initialize_config_dir(str(REPO / "scripts/linear/synthetic"), version_base="1.3"):
+        kept = compose(config_name="linear", overrides=[f"pretrained_feature_extractor={ckpt}"])
+        given = compose(config_name="linear", overrides=[f"pretrained_feature_extractor={ckpt}", "data.synthetic_size=40"])
+    assert kept.data.synthetic_size is None  # what Hydra hands over
+    resolved, _ = load_for_eval(kept, LinearConfig)
+    assert (resolved.data.synthetic_size, resolved.data.original.resize) == (96, 36)
+    assert load_for_eval(given, LinearConfig)[0].data.synthetic_size == 40
