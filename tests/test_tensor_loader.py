@@ -13,6 +13,7 @@ from solo_equimod.augment.apply import apply_view_params
 from solo_equimod.augment.pipeline import OriginalView, to_uint8_tensor
 from solo_equimod.augment.policy import ViewPolicy
 from solo_equimod.data.synthetic import SyntheticShapes
+from solo_equimod.data import tensor_loader
 from solo_equimod.data.tensor_loader import TensorPretrainLoader, decode_dataset
 from solo_equimod.errors import ConfigError
 
@@ -73,7 +74,7 @@ def test_state_dict_continues_mid_epoch_with_the_same_batches() -> None:
         _loader(images, targets, seed=4).load_state_dict(state)
 
 
-def test_over_budget_and_mixed_sizes_are_clear_errors(tmp_path: Path) -> None:
+def test_over_budget_and_mixed_sizes_are_clear_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from torchvision.datasets import ImageFolder
 
     with pytest.raises(ConfigError, match=r"over data.tensor_budget_gb=1e-06.*data.format=image_folder or dali"):
@@ -84,6 +85,12 @@ def test_over_budget_and_mixed_sizes_are_clear_errors(tmp_path: Path) -> None:
     mixed = ImageFolder(str(tmp_path / "a"))
     with pytest.raises(ConfigError, match="needs images of one size.*data.original.resize"):
         decode_dataset(mixed, OriginalView(), budget_gb=1.0)
+    # a size check that sampled only images of the common size: the odd one (c0/img_9, index 2) is still refused
+    first = tuple(to_uint8_tensor(mixed[0][0]).shape[-2:])
+    monkeypatch.setattr(tensor_loader, "dataset_image_sizes", lambda dataset: [first])
+    with pytest.raises(ConfigError, match=r"needs images of one size: training image 2 is \(20, 50\), others \(40, 30\)"):
+        decode_dataset(mixed, OriginalView(), budget_gb=1.0)
+    monkeypatch.undo()
     images, _ = decode_dataset(mixed, OriginalView(resize=28, center_crop=24), budget_gb=1.0)  # the stated rule
     assert images.shape == (len(mixed), 3, 24, 24)
     assert torch.equal(images[-1], OriginalView(resize=28, center_crop=24)(to_uint8_tensor(mixed[len(mixed) - 1][0])))

@@ -23,11 +23,11 @@ import nvidia.dali.math as dmath
 from nvidia.dali import fn, types
 from nvidia.dali.data_node import DataNode
 
+from solo_equimod.augment.batched import GRAY_WEIGHTS
 from solo_equimod.augment.params import JITTER_OPS, BatchViewParams, ParamLayout
 from solo_equimod.augment.pipeline import OriginalView
 from solo_equimod.augment.policy import ViewPolicy
 
-GRAY_WEIGHTS = (0.2989, 0.587, 0.114)  # torchvision's rgb_to_grayscale weights
 
 
 # ----------------------------------------------------------------------------- feeding (NumPy)

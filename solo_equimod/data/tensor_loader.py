@@ -69,6 +69,10 @@ def decode_dataset(dataset: Dataset, original: OriginalView, budget_gb: float) -
     for i in range(len(dataset)):  # type: ignore[arg-type]
         image, target = dataset[i]
         image = to_uint8_tensor(image)
+        if not common and tuple(image.shape[-2:]) != (height, width):  # the size check saw a sample of the images
+            raise ConfigError(f"data.format=tensor needs images of one size: training image {i} is "
+                              f"{tuple(image.shape[-2:])}, others {(height, width)}; set data.original.resize and "
+                              "data.original.center_crop to store every image as its original view")
         images.append(original(image) if common else image)
         targets.append(int(target))
     return torch.stack(images), torch.tensor(targets, dtype=torch.long)

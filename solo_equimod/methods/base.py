@@ -72,8 +72,8 @@ class BaseMethod(pl.LightningModule):
         num_classes = int(cfg.data.num_classes)
         self.top5_k = min(5, num_classes)  # "top-5" of a dataset with fewer classes is top-all
         self.online_classifier = OnlineLinearClassifier(self.features_dim, num_classes, topk=(1, self.top5_k))
-        has_head = type(self).embed is not BaseMethod.embed
-        context = ObjectiveContext(cfg, self.features_dim, self.gather_distributed, self.embed if has_head else None)
+        # `embed(h)`, the head its invariance loss compares, is optional: methods without a head have none
+        context = ObjectiveContext(cfg, self.features_dim, self.gather_distributed, getattr(self, "embed", None))
         self.objectives = build_objectives(cfg, context)
 
     # ----- what subclasses provide ------------------------------------------------------------
@@ -85,11 +85,6 @@ class BaseMethod(pl.LightningModule):
     def invariance_step(self, view_feats: list[torch.Tensor], batch: Batch) -> dict[str, torch.Tensor]:
         """Invariance loss from the views' backbone features (and the batch: images, params); at least {"loss"}."""
         raise NotImplementedError  # abstract
-
-    def embed(self, h: torch.Tensor) -> torch.Tensor:
-        """The embedding z = head(h) that the invariance loss compares (its projector), for
-        objectives that act in the method's own latent space (CARE)."""
-        raise NotImplementedError(f"method {self.cfg.method!r} has no embedding head")
 
     # ----- forward ------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:

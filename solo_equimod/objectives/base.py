@@ -31,7 +31,8 @@ class ObjectiveContext:
     cfg: DictConfig  # the whole (canonical) pretraining config
     features_dim: int  # width of the backbone features
     gather_distributed: bool  # gather across processes for losses that compare samples
-    embed: Callable[[torch.Tensor], torch.Tensor] | None  # the method's head (BaseMethod.embed); None: it has none
+    # the method's head z = embed(h), which its invariance loss compares (CARE reads it); None: it has none
+    embed: Callable[[torch.Tensor], torch.Tensor] | None
 
 
 class Objective(nn.Module):
@@ -67,6 +68,7 @@ class Objective(nn.Module):
         batch-level augmentation, say), added to `batch["extras"]` under these names so that `encodes`
         can name them; prefix them with the objective's name."""
         return {}
+
     @classmethod
     def requested_inputs(cls, settings: Mapping[str, Any], cfg: DictConfig) -> tuple[str, ...]:
         """The optional batch inputs the pipeline must add for these settings and data (default `inputs`)."""
