@@ -12,8 +12,8 @@ import torch
 from solo_equimod.augment.apply import apply_view_params
 from solo_equimod.augment.pipeline import OriginalView, to_uint8_tensor
 from solo_equimod.augment.policy import ViewPolicy
-from solo_equimod.data.synthetic import SyntheticShapes
 from solo_equimod.data import tensor_loader
+from solo_equimod.data.synthetic import SyntheticShapes
 from solo_equimod.data.tensor_loader import TensorPretrainLoader, decode_dataset
 from solo_equimod.errors import ConfigError
 

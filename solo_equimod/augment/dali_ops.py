@@ -28,8 +28,6 @@ from solo_equimod.augment.params import JITTER_OPS, BatchViewParams, ParamLayout
 from solo_equimod.augment.pipeline import OriginalView
 from solo_equimod.augment.policy import ViewPolicy
 
-
-
 # ----------------------------------------------------------------------------- feeding (NumPy)
 
 
