@@ -8,12 +8,18 @@ from typing import Any
 import pytest
 from omegaconf import DictConfig, OmegaConf
 
+from solo_equimod.methods import METHODS
+from solo_equimod.objectives import METHOD_ALIASES, OBJECTIVES
+
 REPO = Path(__file__).resolve().parents[1]
 CIFAR_SUBSET = REPO.parent / "shared" / "data" / "cifar10-subset"
+TEST_HEAD_WIDTH = 64
 
 
-def tiny_pretrain_cfg(method: str, tmp_path: Path, augmentations: str = "byol", **overrides: Any) -> DictConfig:
-    """A complete pretraining config: tiny_cnn on the synthetic dataset, a handful of steps."""
+def tiny_pretrain_cfg(method: str, tmp_path: Path, augmentations: str = "byol", head_width: int | None = TEST_HEAD_WIDTH,
+                      **overrides: Any) -> DictConfig:
+    """A complete pretraining config: tiny_cnn on the synthetic dataset, a handful of steps, heads
+    `head_width` wide (None: the method's and objectives' own widths)."""
     cfg = OmegaConf.create({
         "name": f"test-{method}",
         "method": method,
@@ -33,6 +39,21 @@ def tiny_pretrain_cfg(method: str, tmp_path: Path, augmentations: str = "byol", 
     })
     for key, value in overrides.items():
         OmegaConf.update(cfg, key, value, force_add=True)
+    return cfg if head_width is None else narrow_heads(cfg, head_width)
+
+
+def narrow_heads(cfg: DictConfig, width: int) -> DictConfig:
+    """Every head's hidden width not set by the test becomes `width`: the papers' 2048-4096 made a test
+    checkpoint ~70 MB and a suite run ~4 GB of disk, while no test's behaviour depends on the width."""
+    _, implied = METHOD_ALIASES.get(cfg.method, (cfg.method, ()))
+    given_objectives = cfg.get("objectives") or {}
+    groups = [("method_kwargs", METHODS[cfg.method].KWARGS_DEFAULTS)] if cfg.method in METHODS else []
+    groups += [(f"objectives.{name}", OBJECTIVES[name].DEFAULTS)
+               for name in dict.fromkeys([*given_objectives, *implied]) if name in OBJECTIVES]
+    for key, defaults in groups:
+        given = OmegaConf.select(cfg, key) or {}
+        narrowed = {k: width for k in defaults if k.endswith("hidden_dim") and k not in given}
+        OmegaConf.update(cfg, key, {**given, **narrowed}, force_add=True)
     return cfg
 
 

@@ -29,7 +29,7 @@ def _model(tmp_path: Path, method: str = "simclr", **care: object) -> BaseMethod
     torch.manual_seed(0)
     heads = {} if method == "essl" else {"proj_hidden_dim": 32}  # ESSL has no projector
     queue = {"queue_size": 256} if method == "mocov2" else {}
-    cfg = tiny_pretrain_cfg(method, tmp_path, augmentations=CARE_POLICY, **{
+    cfg = tiny_pretrain_cfg(method, tmp_path, augmentations=CARE_POLICY, head_width=None, **{
         "data.num_classes": 10, "method_kwargs": {**heads, **queue},
         "objectives": {"care": {"chunks": 4, **care}}})
     return METHODS[method](cfg)

@@ -76,7 +76,7 @@ def test_equimod_uses_the_parameters(tmp_path):
 
 
 def test_equimod_heads_follow_section_2_3(tmp_path):
-    cfg = tiny_pretrain_cfg("byol_equimod", tmp_path)
+    cfg = tiny_pretrain_cfg("byol_equimod", tmp_path, head_width=None)
     cfg.data.num_classes = 10
     module = METHODS["byol_equimod"](cfg).objectives["equimod"]
     linears = [m for m in module.projector.modules() if isinstance(m, torch.nn.Linear)]
