@@ -18,7 +18,7 @@ from solo_equimod.config import ConfigError
 from solo_equimod.data.datasets import DATASETS, FOLDER_DATASETS, VIEW_DATASETS
 from solo_equimod.data.pretrain import FORMATS
 from solo_equimod.data.views3d import GROUPS
-from solo_equimod.methods.base import OPTIMIZERS, SCHEDULERS
+from solo_equimod.optim import OPTIMIZERS, SCHEDULERS
 
 
 def _require(ok: bool, key: str, value: Any, valid: str) -> None:

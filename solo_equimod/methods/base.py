@@ -8,15 +8,11 @@ objective asks for once (`encode_batch`), and returns the method's loss plus
 
 from __future__ import annotations
 
-import math
 from typing import Any, ClassVar
 
 import lightning.pytorch as pl
 import torch
-from lightly.models.utils import get_weight_decay_parameters
 from lightly.utils.benchmarking import OnlineLinearClassifier
-from lightly.utils.lars import LARS
-from lightly.utils.scheduler import CosineWarmupScheduler
 from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 
@@ -27,9 +23,7 @@ from solo_equimod.heads import HEAD_BATCHES
 from solo_equimod.objectives import PredictsViews
 from solo_equimod.objectives.base import Features, ObjectiveContext
 from solo_equimod.objectives.compose import build_objectives, canonical_config, legacy_prefixes
-
-OPTIMIZERS = ("lars", "sgd", "adam", "adamw")
-SCHEDULERS = ("warmup_cosine", "none")
+from solo_equimod.optim import build_optimizer, build_scheduler
 
 
 def resolve_method_kwargs(cfg: DictConfig, defaults: dict[str, Any], method: str) -> dict[str, Any]:
@@ -200,36 +194,9 @@ class BaseMethod(pl.LightningModule):
                        "val_loss": log["val_online_cls_loss"]}, prog_bar=True, batch_size=targets.shape[0],
                       sync_dist=True)
 
-    # ----- optimisation -------------------------------------------------------------------------
+    # ----- optimisation (solo_equimod.optim) ----------------------------------------------------
     def configure_optimizers(self) -> Any:
-        opt_cfg = self.cfg.optimizer
-        decay, no_decay = get_weight_decay_parameters(self.learnable_params)  # biases and norms: no wd, no LARS
-        groups = [
-            {"name": "decay", "params": decay, "weight_decay": float(opt_cfg.weight_decay)},
-            {"name": "no_decay", "params": no_decay, "weight_decay": 0.0},
-            {"name": "classifier", "params": list(self.online_classifier.parameters()), "weight_decay": 0.0,
-             "lr": float(opt_cfg.classifier_lr)},
-        ]
-        kwargs = dict(opt_cfg.get("kwargs") or {})
-        name = opt_cfg.name
-        if name == "lars":
-            optimizer: torch.optim.Optimizer = LARS(groups, lr=float(opt_cfg.lr), **{"momentum": 0.9, **kwargs})
-        elif name == "sgd":
-            optimizer = torch.optim.SGD(groups, lr=float(opt_cfg.lr), **{"momentum": 0.9, **kwargs})
-        elif name == "adam":  # L2 weight decay in the gradient, as torch.optim.Adam (CARE's CIFAR setting, SIE main.py)
-            optimizer = torch.optim.Adam(groups, lr=float(opt_cfg.lr), **kwargs)
-        elif name == "adamw":
-            optimizer = torch.optim.AdamW(groups, lr=float(opt_cfg.lr), **kwargs)
-        else:
-            raise ValueError(f"optimizer.name={name!r} is unknown; valid: {OPTIMIZERS}")
-        sched = self.cfg.scheduler.name
-        if sched == "none":
-            return optimizer
-        if sched != "warmup_cosine":
-            raise ValueError(f"scheduler.name={sched!r} is unknown; valid: {SCHEDULERS}")
-        total_steps = int(self.trainer.estimated_stepping_batches)
-        steps_per_epoch = max(1, math.ceil(total_steps / max(1, self.trainer.max_epochs or 1)))
-        warmup_steps = min(int(float(self.cfg.scheduler.warmup_epochs) * steps_per_epoch), total_steps)
-        scheduler = CosineWarmupScheduler(optimizer, warmup_epochs=warmup_steps, max_epochs=total_steps,
-                                          end_value=0.0)
-        return [optimizer], [{"scheduler": scheduler, "interval": "step"}]
+        optimizer = build_optimizer(self.cfg.optimizer, self.learnable_params, self.online_classifier)
+        scheduler = build_scheduler(self.cfg.scheduler, optimizer, int(self.trainer.estimated_stepping_batches),
+                                    self.trainer.max_epochs or 1)
+        return optimizer if scheduler is None else ([optimizer], [scheduler])
