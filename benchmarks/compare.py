@@ -256,6 +256,8 @@ def main() -> None:
     parser.add_argument("--knn-t", type=float, default=0.1)
     parser.add_argument("--max-images", type=int, default=1000, help="images for equivariance/sensitivity")
     parser.add_argument("--throughput-steps", type=int, default=5)
+    parser.add_argument("--remeasure-throughput", action="store_true",
+                        help="measure throughput again though meta.json has it (after a code change, or on an idle machine)")
     parser.add_argument("--out-dir", default=str(REPO / "benchmarks/results/compare"))
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--benchmarks-md", default=str(REPO / "BENCHMARKS.md"),
@@ -274,7 +276,7 @@ def main() -> None:
                     for label, config, extra in [(RANDOM, "simclr", []), *specs]}
         groups = [{label: cfgs[label] for label, _, _ in specs}] if args.runs else \
             [{m: cfgs[m] for m in (b, f"{b}_equimod")} for b in args.bases]
-        if "throughput" not in meta:
+        if "throughput" not in meta or args.remeasure_throughput:
             backbone, batch = cfgs[RANDOM].backbone.name, int(cfgs[RANDOM].optimizer.batch_size)
             meta = {"overrides": args.overrides, "seeds": args.seeds, "args": vars(args), "runs": args.runs,
                     "labels": [label for label, _, _ in specs],
