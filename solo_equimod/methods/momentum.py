@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from solo_equimod.methods.base import BaseMethod
+from solo_equimod.methods.projected import TrainsProjector
 
 
 @torch.no_grad()
@@ -63,20 +64,11 @@ class BaseMomentumMethod(BaseMethod):
         self.log("tau", self.tau)
 
 
-class MomentumProjectedMethod(BaseMomentumMethod):
-    """A momentum method whose `projector` has a momentum copy `momentum_projector` (BYOL, MoCo-v2);
-    the projector is the embedding objectives such as CARE read (`embed`)."""
+class MomentumProjectedMethod(TrainsProjector, BaseMomentumMethod):
+    """A momentum method whose `projector` has a momentum copy `momentum_projector` (BYOL, MoCo-v2)."""
 
-    projector: nn.Module
     momentum_projector: nn.Module
-
-    @property
-    def learnable_params(self) -> list[nn.Module]:
-        return super().learnable_params + [self.projector]
 
     @property
     def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
         return super().momentum_pairs + [(self.projector, self.momentum_projector)]
-
-    def embed(self, h: torch.Tensor) -> torch.Tensor:
-        return self.projector(h)

@@ -11,19 +11,25 @@ from solo_equimod.heads import apply_heads
 from solo_equimod.methods.base import BaseMethod
 
 
-class ProjectedPairMethod(BaseMethod):
-    """A projector on each view's features and a loss on the pair of projections (SimCLR,
-    Barlow Twins, VICReg); subclasses set `self.projector` and `self.criterion`."""
+class TrainsProjector:
+    """Mixin for a method with a trained `projector`: it is learnable and is the embedding that
+    objectives such as CARE read (`embed`)."""
 
     projector: nn.Module
-    criterion: nn.Module
 
     @property
     def learnable_params(self) -> list[nn.Module]:
-        return super().learnable_params + [self.projector]
+        return super().learnable_params + [self.projector]  # type: ignore[misc]
 
     def embed(self, h: torch.Tensor) -> torch.Tensor:
         return self.projector(h)
+
+
+class ProjectedPairMethod(TrainsProjector, BaseMethod):
+    """A projector on each view's features and a loss on the pair of projections (SimCLR,
+    Barlow Twins, VICReg); subclasses set `self.projector` and `self.criterion`."""
+
+    criterion: nn.Module
 
     def invariance_step(self, view_feats: list[torch.Tensor], batch: Batch) -> dict[str, torch.Tensor]:
         z1, z2 = apply_heads(self.projector, self.kwargs["head_batches"], view_feats)
