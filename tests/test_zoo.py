@@ -123,7 +123,8 @@ def _fake_trained_checkpoint(tmp_path: Path) -> Path:
 
 def test_export_then_load_by_name(tmp_path: Path) -> None:
     ckpt = _fake_trained_checkpoint(tmp_path)
-    (tmp_path / "linear.json").write_text(json.dumps({"top1": 55.5, "top5": 90.0, "dataset": "synthetic"}))
+    (tmp_path / "linear.json").write_text(json.dumps({"top1": 55.5, "top5": 90.0, "dataset": "synthetic",
+                                                          "epochs": 100, "min_lr": 1e-4}))
     entry = export_checkpoint(ckpt, tmp_path / "linear.json", "tiny", tmp_path / "zoo" / "tiny.pt", "tiny.pt",
                               "python main_linear.py ...")
     slim = torch.load(tmp_path / "zoo" / "tiny.pt", weights_only=False)
@@ -150,10 +151,10 @@ def test_unknown_name_lists_the_zoo(tmp_path: Path) -> None:
         load_pretrained("no-such-model", cache=tmp_path)
 
 
-def test_shipped_entry_lists_verifies_and_loads(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """The in-repo checkpoint: small, verified, loads to fp32 with its EquiMod head."""
-    entries = load_manifest()
-    entry = entries["simclr_equimod-synthetic-small"]
+@pytest.mark.parametrize("name", list(load_manifest()))
+def test_shipped_entry_lists_verifies_and_loads(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each in-repo checkpoint: small, verified, loads to fp32 with its EquiMod head."""
+    entry = load_manifest()[name]
     assert entry.size < 3_000_000 and entry.metrics["top1"] > 0 and "main_linear.py" in entry.metrics_command
     assert zoo_cli(["--cache", str(tmp_path), "list"]) == 0
     assert entry.name in capsys.readouterr().out
@@ -161,7 +162,7 @@ def test_shipped_entry_lists_verifies_and_loads(tmp_path: Path, capsys: pytest.C
     assert capsys.readouterr().out.startswith(f"OK {entry.name}")
     model = load_pretrained(entry.name, cache=tmp_path)
     assert model.predictor is model.objectives["equimod"] and entry.method == "simclr_equimod"
-    assert model.method.cfg.method == "simclr"  # the old name, read as simclr + objectives.equimod
+    assert model.method.cfg.method == "simclr"  # simclr_equimod is simclr + objectives.equimod
     assert next(model.backbone.parameters()).dtype == torch.float32
     assert zoo_cli(["--cache", str(tmp_path), "verify", "nope"]) == 1
 

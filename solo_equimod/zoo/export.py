@@ -11,7 +11,8 @@ from solo_equimod.checkpoints import load_method, save_method
 from solo_equimod.zoo.fetch import sha256_of
 from solo_equimod.zoo.manifest import ZooEntry
 
-PROTOCOL_KEYS = ("epochs", "seed", "batch_size", "num_classes")  # numbers in an eval report that describe, not measure
+# numbers in an eval report that describe the protocol, not measure the model
+PROTOCOL_KEYS = ("epochs", "seed", "batch_size", "num_classes", "min_lr")
 
 
 def export_checkpoint(checkpoint: str | Path, eval_json: str | Path, name: str, out_file: str | Path,
