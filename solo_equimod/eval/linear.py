@@ -20,7 +20,7 @@ import torch
 from lightly.utils.benchmarking.topk import mean_topk_accuracy
 from omegaconf import DictConfig
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 from torchvision.transforms import v2
 from tqdm import tqdm
 
@@ -180,17 +180,16 @@ def run_linear(raw_cfg: DictConfig) -> dict[str, float]:
         raise ValueError("linear evaluation needs validation data: set data.val_path")
     check_splits(cfg, train_set, val_set)
     num_classes = num_classes_of(train_set)  # the evaluation data's, whatever the pretraining data had
-    loader = lambda ds, shuffle: DataLoader(LabelledDataset(ds), batch_size=cfg.optimizer.batch_size,  # noqa: E731
-                                            shuffle=shuffle,
-                                            num_workers=cfg.data.num_workers)
-    # cached features are in memory: worker processes would only add their start-up to every epoch
-    cached = lambda feats, shuffle: DataLoader(LabelledDataset(TensorDataset(*feats)),  # noqa: E731
-                                               batch_size=cfg.optimizer.batch_size, shuffle=shuffle)
+
+    def loader(ds: Dataset, shuffle: bool, workers: int = cfg.data.num_workers) -> DataLoader:
+        return DataLoader(LabelledDataset(ds), batch_size=cfg.optimizer.batch_size, shuffle=shuffle, num_workers=workers)
+
     train_loader, val_loader = loader(train_set, True), loader(val_set, False)
     model_backbone: nn.Module | None = backbone
-    if not cfg.augment:
-        train_loader = cached(extract_features(backbone, loader(train_set, False), "train features"), True)
-        val_loader = cached(extract_features(backbone, val_loader, "val features"), False)
+    if not cfg.augment:  # cached features are in memory: workers would only add their start-up to every epoch
+        train_loader = loader(TensorDataset(*extract_features(backbone, loader(train_set, False), "train features")),
+                              True, workers=0)
+        val_loader = loader(TensorDataset(*extract_features(backbone, val_loader, "val features")), False, workers=0)
         model_backbone = None
     model = LinearClassifier(model_backbone, method.features_dim, num_classes, cfg.optimizer, cfg.min_lr)
     trainer = pl.Trainer(max_epochs=cfg.max_epochs, accelerator=cfg.accelerator, devices=cfg.devices,
