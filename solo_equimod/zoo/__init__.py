@@ -2,7 +2,7 @@
 (atomic, sha256-verified, offline once cached), export of new entries, and loading.
 
     from solo_equimod.zoo import load_pretrained
-    model = load_pretrained("simclr_equimod-synthetic-small")  # or a checkpoint path
+    model = load_pretrained("simclr_equimod-synthetic")  # or a checkpoint path
     feats = model.backbone(images)
 """
 
