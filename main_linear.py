@@ -8,6 +8,7 @@ import json
 import hydra
 from omegaconf import DictConfig
 
+from solo_equimod.errors import config_errors_exit
 from solo_equimod.eval.linear import run_linear
 from solo_equimod.hydra_schemas import register_schemas
 
@@ -16,7 +17,8 @@ register_schemas()
 
 @hydra.main(version_base="1.3", config_path=None, config_name=None)
 def main(cfg: DictConfig) -> None:
-    print(json.dumps(run_linear(cfg), indent=2))
+    with config_errors_exit():  # a configuration mistake: one line on stderr, exit status 2
+        print(json.dumps(run_linear(cfg), indent=2))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
+from solo_equimod.errors import config_errors_exit
 from solo_equimod.hydra_schemas import register_schemas
 from solo_equimod.training import pretrain
 
@@ -15,7 +16,8 @@ register_schemas()
 
 @hydra.main(version_base="1.3", config_path=None, config_name=None)
 def main(cfg: DictConfig) -> None:
-    pretrain(cfg)
+    with config_errors_exit():  # a configuration mistake: one line on stderr, exit status 2
+        pretrain(cfg)
 
 
 if __name__ == "__main__":

@@ -3,10 +3,13 @@ and `tiny_cnn`, a few-layer network for CPU demos and tests."""
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable
 
 from torch import nn
 from torchvision import models as tv_models
+
+from solo_equimod.errors import ConfigError
 
 _TORCHVISION_RESNETS: dict[str, Callable[..., nn.Module]] = {
     "resnet18": tv_models.resnet18,
@@ -42,6 +45,17 @@ def _torchvision_resnet(name: str, cifar: bool, **kwargs: Any) -> tuple[nn.Modul
     return net, features_dim
 
 
+def accepted_kwargs(name: str) -> tuple[str, ...] | None:
+    """The `backbone.kwargs` a backbone of ours or torchvision's accepts (None: a timm model, whose
+    keyword arguments timm checks when it builds it)."""
+    if name == "tiny_cnn":
+        return tuple(inspect.signature(_tiny_cnn).parameters)
+    if name in _TORCHVISION_RESNETS:  # ResNet's own keywords; `norm_layer` and `block` are code, not config
+        skip = {"self", "block", "layers", "norm_layer", "num_classes"}
+        return tuple(p for p in inspect.signature(tv_models.ResNet.__init__).parameters if p not in skip)
+    return None
+
+
 def build_backbone(name: str, cifar: bool = False, **kwargs: Any) -> tuple[nn.Module, int]:
     """Name -> (randomly initialised feature extractor without classifier, feature dimension).
 
@@ -54,10 +68,13 @@ def build_backbone(name: str, cifar: bool = False, **kwargs: Any) -> tuple[nn.Mo
     import timm
 
     if not timm.is_model(name):
-        raise ValueError(
+        raise ConfigError(
             f"backbone.name={name!r} is unknown; use tiny_cnn, {', '.join(_TORCHVISION_RESNETS)} or a timm model name"
         )
-    net = timm.create_model(name, pretrained=False, num_classes=0, **kwargs)
+    try:
+        net = timm.create_model(name, pretrained=False, num_classes=0, **kwargs)
+    except TypeError as err:  # timm passes backbone.kwargs on to the model's constructor
+        raise ConfigError(f"backbone.kwargs {sorted(kwargs)} do not fit timm model {name!r}: {err}") from None
     return net, int(net.num_features)
 
 

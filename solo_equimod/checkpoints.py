@@ -22,14 +22,15 @@ def load_method(path: str | Path, map_location: str = "cpu") -> BaseMethod:
     from before objectives existed are read as their objectives'."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
+        raise ConfigError(f"checkpoint {path} does not exist")
     ckpt = load_checkpoint_file(path, map_location)  # refuses pickled code, names the file
     cfg = (ckpt.get("hyper_parameters") or {}).get("cfg") if isinstance(ckpt, dict) else None
     if cfg is None or "state_dict" not in ckpt:
-        raise ValueError(f"{path} is not a solo-equimod pretraining checkpoint (no 'cfg' hyper-parameters or state_dict)")
+        raise ConfigError(f"{path} is not a solo-equimod pretraining checkpoint (no 'cfg' hyper-parameters or "
+                          f"state_dict)")
     method = cfg.get("method")
     if method not in METHODS:
-        raise ValueError(f"{path} was trained with method {method!r}, which this version does not know")
+        raise ConfigError(f"{path} was trained with method {method!r}, which this version does not know")
     model = METHODS[method](pin_saved_config(cfg))
     model.load_state_dict(ckpt["state_dict"])
     return model.eval()

@@ -14,6 +14,12 @@ class ConfigError(ValueError):
     file in the message and what would be valid."""
 
 
+def report_config_error(err: ConfigError) -> int:
+    """Print a configuration mistake as one `error: ...` line on stderr; the exit status to return (2)."""
+    print(f"error: {err}", file=sys.stderr, flush=True)
+    return USAGE_EXIT_STATUS
+
+
 @contextmanager
 def config_errors_exit() -> Iterator[None]:
     """Inside it, a ConfigError ends the process with its message on stderr, one `error: ...` line
@@ -21,5 +27,4 @@ def config_errors_exit() -> Iterator[None]:
     try:
         yield
     except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr, flush=True)
-        raise SystemExit(USAGE_EXIT_STATUS) from None
+        raise SystemExit(report_config_error(err)) from None

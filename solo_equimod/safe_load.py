@@ -16,12 +16,14 @@ from typing import Any
 
 import torch
 
+from solo_equimod.errors import ConfigError
 
-class UnsafeCheckpointError(ValueError):
+
+class UnsafeCheckpointError(ConfigError):
     """A file that holds pickled objects other than tensors and plain containers."""
 
 
-class UnreadableCheckpointError(ValueError):
+class UnreadableCheckpointError(ConfigError):
     """A file that is not a readable torch file (truncated, empty, or another format)."""
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +48,13 @@ def narrow_heads(cfg: DictConfig, width: int) -> DictConfig:
     checkpoint ~70 MB and a suite run ~4 GB of disk, while no test's behaviour depends on the width."""
     _, implied = METHOD_ALIASES.get(cfg.method, (cfg.method, ()))
     given_objectives = cfg.get("objectives") or {}
-    groups = [("method_kwargs", METHODS[cfg.method].KWARGS_DEFAULTS)] if cfg.method in METHODS else []
-    groups += [(f"objectives.{name}", OBJECTIVES[name].DEFAULTS)
+    groups = [("method_kwargs", METHODS[cfg.method].SETTINGS)] if cfg.method in METHODS else []
+    groups += [(f"objectives.{name}", OBJECTIVES[name].SETTINGS)
                for name in dict.fromkeys([*given_objectives, *implied]) if name in OBJECTIVES]
-    for key, defaults in groups:
+    for key, declaration in groups:
         given = OmegaConf.select(cfg, key) or {}
-        narrowed = {k: width for k in defaults if k.endswith("hidden_dim") and k not in given}
+        narrowed = {f.name: width for f in dataclasses.fields(declaration)
+                    if f.name.endswith("hidden_dim") and f.name not in given}
         OmegaConf.update(cfg, key, {**given, **narrowed}, force_add=True)
     return cfg
 

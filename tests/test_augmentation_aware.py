@@ -156,7 +156,7 @@ def test_transform_prediction_loss_is_a_naive_cross_entropy(tmp_path) -> None:
 def test_unknown_task_names_the_valid_ones(tmp_path) -> None:
     cfg = _cfg(tmp_path, ["transform_prediction"], method="essl")
     cfg.objectives.transform_prediction.task = "solarize"
-    with pytest.raises(ConfigError, match=r"task='solarize' is unknown; valid: \['hflip', 'vflip', 'color_inversion'"):
+    with pytest.raises(ConfigError, match=r"task='solarize' is invalid: must be one of: hflip, vflip, color_inversion"):
         validate(cfg)
 
 
@@ -219,7 +219,7 @@ def test_shipped_configs_compose_the_objectives() -> None:
     essl = OmegaConf.load(REPO / "scripts/pretrain/cifar/essl.yaml")
     assert (essl.optimizer.name, essl.optimizer.lr, essl.optimizer.kwargs.nesterov) == ("sgd", 0.36, True)
     assert layout_for(policies_from_config(jigsaw.augmentations)).groups() == {"crop": [0, 1, 2, 3]}
-    assert OBJECTIVES["augself"].DEFAULTS["weight"] == 1.0
+    assert OBJECTIVES["augself"].SETTINGS().weight == 1.0
 
 
 @pytest.mark.parametrize("method,objectives", [("simclr", ["rotation"]), ("simclr", ["augself"]),

@@ -16,9 +16,11 @@ from torch import nn
 
 from solo_equimod.augment.apply import apply_view_params
 from solo_equimod.augment.pipeline import normalize
+from solo_equimod.config import validate
 from solo_equimod.data.datasets import DATASET_INFO
 from solo_equimod.errors import ConfigError
 from solo_equimod.methods import METHODS, BaseMethod
+from solo_equimod.preflight import check_pretrain_config
 from tests.conftest import tiny_pretrain_cfg
 from tests.test_methods import fixed_batch
 
@@ -72,8 +74,11 @@ def test_images_per_process_and_too_many_chunks(tmp_path: Path) -> None:
     model = _model(tmp_path, chunks=2, images_per_process=8)
     batch, _ = _batch(model, 16)
     assert model.objectives["care"].derive(batch)["care"]["view1"].shape[0] == 8
-    with pytest.raises(ValueError, match=r"objectives.care.chunks=8 splits 8 images into chunks of 1"):
-        _model(tmp_path, chunks=8, images_per_process=8).objectives["care"].derive(batch)
+    cfg = validate(_model(tmp_path, chunks=8, images_per_process=8).cfg)
+    with pytest.raises(ConfigError, match=r"objectives.care.chunks=8 splits the 8 images of a process's batch "
+                                          r"\(optimizer.batch_size=16, objectives.care.images_per_process=8\) into "
+                                          r"chunks of 1; each chunk needs >= 2 images: use objectives.care.chunks <= 4"):
+        check_pretrain_config(cfg)
 
 
 def test_heads_and_batchnorm_batches(tmp_path: Path) -> None:

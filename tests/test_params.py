@@ -11,6 +11,7 @@ from PIL import Image
 
 from solo_equimod.augment import ParamLayout, ParamPretrainTransform, ViewParams, ViewPolicy, layout_for
 from solo_equimod.augment.policy import policies_from_config
+from solo_equimod.errors import ConfigError
 from tests.conftest import REPO
 
 
@@ -155,9 +156,9 @@ def test_seeded_sample_is_reproducible_and_leaves_global_rng_alone():
     ({"crop_size": 32, "num_crops": 2, "colour_jitter": {}}, "colour_jitter"),
     ({"num_crops": 2}, "crop_size"),
     ({"crop_size": 32, "num_crops": 2, "grayscale": {"prob": 1.5}},
-     r"augmentations\[0\]\.grayscale\.prob=1\.5 must lie in \[0, 1\]"),
+     r"augmentations\[0\]\.grayscale\.prob=1\.5 is invalid: must be \[0, 1\]"),
     ({"crop_size": 32, "num_crops": 3}, "exactly 2 views"),
 ])
 def test_bad_augmentation_entries_are_named(bad, match):
-    with pytest.raises((KeyError, ValueError), match=match):
+    with pytest.raises(ConfigError, match=match):
         policies_from_config([bad])

@@ -111,7 +111,7 @@ def test_jigsaw_undone_gives_the_image_back() -> None:
 
 def test_rotated_views_are_the_four_rotations_of_one_small_view(tmp_path) -> None:
     policy = policy_variant(policies_from_config(tiny_pretrain_cfg("simclr", tmp_path, "simclr").augmentations)[0],
-                            {"crop_size": 16, "crop_min_scale": 0.2, "crop_max_scale": 1.0})
+                            crop_size=16, crop_min_scale=0.2, crop_max_scale=1.0)
     image = _image(32, 32)
     torch.manual_seed(7)
     views = rotated_views(image, policy, MEAN, STD)

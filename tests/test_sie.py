@@ -218,11 +218,14 @@ def test_baselines_train_on_the_factor_bench_with_group_elements(tmp_path: Path,
 
 
 def test_sie_refuses_data_without_group_elements(tmp_path: Path) -> None:
+    from solo_equimod.config import ConfigError
+    from solo_equimod.preflight import check_pretrain_config
     from tests.conftest import tiny_pretrain_cfg
 
-    cfg = tiny_pretrain_cfg("sie", tmp_path)
-    with pytest.raises(ValueError, match="3diebench or factors3d"):
-        METHODS["sie"](OmegaConf.merge(cfg, {"data": {"num_classes": 10}}))
+    cfg = validate(tiny_pretrain_cfg("sie", tmp_path))
+    with pytest.raises(ConfigError, match="method=sie needs view pairs with group elements: data.dataset 3diebench or "
+                                          "factors3d .got data.dataset='synthetic'"):
+        check_pretrain_config(cfg)
 
 
 def test_augmentations_on_renderings_are_refused_before_any_write(tmp_path: Path) -> None:

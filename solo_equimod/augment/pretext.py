@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torchvision.transforms import v2
@@ -106,10 +106,9 @@ def task_crop(task: str, size: int, min_scale: float) -> Callable[[torch.Tensor]
     return v2.RandomCrop(size, pad_if_needed=True)
 
 
-def policy_variant(policy: ViewPolicy, settings: Mapping[str, Any]) -> ViewPolicy:
+def policy_variant(policy: ViewPolicy, crop_size: int, crop_min_scale: float, crop_max_scale: float) -> ViewPolicy:
     """`policy` with another output size and crop scales (E-SSL's small rotation view)."""
-    return replace(policy, crop_size=int(settings["crop_size"]), crop_min_scale=float(settings["crop_min_scale"]),
-                   crop_max_scale=float(settings["crop_max_scale"]))
+    return replace(policy, crop_size=crop_size, crop_min_scale=crop_min_scale, crop_max_scale=crop_max_scale)
 
 
 def rotated_views(image: torch.Tensor, policy: ViewPolicy, mean: Sequence[float],

@@ -22,10 +22,15 @@ from solo_equimod.augment.pipeline import to_uint8_tensor
 from solo_equimod.data.batch import Batch, LabelledDataset
 from solo_equimod.data.datasets import DATASET_INFO, VIEW_DATASETS, build_dataset, dataset_image_sizes
 from solo_equimod.data.views3d import ViewPairs, group_spec, sample_group_elements
-from solo_equimod.errors import ConfigError
 from solo_equimod.objectives.compose import pipeline_requests
 
-FORMATS = ("image_folder", "dali", "tensor")
+# what each `data.format` can make besides the views: the original image and objectives' per-image extras
+FORMAT_INPUTS: dict[str, frozenset[str]] = {
+    "image_folder": frozenset({"original", "extras"}),
+    "dali": frozenset({"original"}),  # DALI's graph has no place for an objective's per-image Python transform
+    "tensor": frozenset({"original", "extras"}),
+}
+FORMATS = tuple(FORMAT_INPUTS)
 
 
 class PretrainDataset(Dataset):
@@ -60,10 +65,7 @@ def original_view(cfg: DictConfig) -> OriginalView:
 def build_pretrain_transform(cfg: DictConfig) -> ParamPretrainTransform:
     """The per-image transform, making the original and the extras only if an objective asks for them."""
     info = DATASET_INFO[cfg.data.dataset]
-    inputs, extras = pipeline_requests(cfg)
-    if cfg.data.dataset in VIEW_DATASETS and (inputs or extras):
-        raise ConfigError(f"data.dataset={cfg.data.dataset} has views (renderings) but no original image and makes no "
-                          f"extra inputs; the configured objectives ask for {sorted(inputs) + sorted(extras)}")
+    inputs, extras = pipeline_requests(cfg)  # what each data.format and dataset can make: DataConfig.check
     return ParamPretrainTransform(policies_from_config(cfg.augmentations), info.mean, info.std, original_view(cfg),
                                   with_original="original" in inputs, extras=extras)
 
@@ -91,8 +93,6 @@ class PretrainDataModule(pl.LightningDataModule):
 
     def __init__(self, cfg: DictConfig) -> None:
         super().__init__()
-        if cfg.data.format not in FORMATS:
-            raise ValueError(f"data.format={cfg.data.format!r} is unknown; valid: {FORMATS}")
         self.cfg = cfg
         self.transform = build_pretrain_transform(cfg)
         self.train_set = build_split(cfg, "train", transform=None)

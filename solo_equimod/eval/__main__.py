@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 from omegaconf import OmegaConf
 
-from solo_equimod.config import ConfigError
+from solo_equimod.errors import ConfigError, report_config_error
 
 
 def _commands() -> dict[str, Callable[[Any], dict[str, Any]]]:
@@ -62,9 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg = OmegaConf.to_container(OmegaConf.from_dotlist(argv[2:]))
         cfg["pretrained_feature_extractor"] = argv[1]
         result = _commands()[argv[0]](cfg)
-    except (ConfigError, ValueError, KeyError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except ConfigError as err:  # a configuration mistake: one line on stderr, exit status 2; others keep a traceback
+        return report_config_error(err)
     print(json.dumps(result, indent=2))
     return 0
 

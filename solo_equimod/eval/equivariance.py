@@ -155,7 +155,7 @@ def view_loader(cfg: DictConfig, method: BaseMethod, split: str) -> DataLoader:
         raise ConfigError(f"max_images={cfg.max_images}: use a positive number of images, or null for all of them")
     base = build_split(cfg, split, None)
     if base is None:
-        raise ValueError(f"split {split!r} has no data: set data.{split}_path")
+        raise ConfigError(f"split {split!r} has no data: set data.{split}_path")
     generator = torch.Generator().manual_seed(cfg.seed)
     if cfg.max_images is not None and cfg.max_images < len(base):  # type: ignore[arg-type]
         base = Subset(base, torch.randperm(len(base), generator=generator)[:cfg.max_images].tolist())  # type: ignore[arg-type]
@@ -201,7 +201,7 @@ def require_view_predictor(method: BaseMethod, path: str) -> None:
     if method.view_predictor is None:
         able = sorted(name for name, cls in OBJECTIVES.items() if issubclass(cls, PredictsViews))
         trained = ", ".join([method.cfg.method, *method.objectives]) or method.cfg.method
-        raise ValueError(
+        raise ConfigError(
             f"checkpoint {path} was trained with {trained}, which has no objective with an embedding head and a "
             f"predictor of views (e.g. EquiMod's g' and u), so the equivariance measures (Eq. 5, 6) do not apply; "
             f"they need one of the objectives {able} (e.g. +objectives.{able[0]}.weight=1.0). For this checkpoint "

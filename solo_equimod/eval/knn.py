@@ -25,6 +25,7 @@ from solo_equimod.data.batch import LabelledDataset
 from solo_equimod.data.checks import check_splits
 from solo_equimod.data.datasets import num_classes_of
 from solo_equimod.data.pretrain import build_eval_transform, build_split
+from solo_equimod.errors import ConfigError
 from solo_equimod.eval.linear import extract_features
 from solo_equimod.eval.reports import report_path
 
@@ -45,9 +46,9 @@ def knn_topk(train_feats: torch.Tensor, train_labels: torch.Tensor, test_feats: 
              chunk: int = 512) -> dict[str, float]:
     """Top-1 / top-5 accuracy (in %) of cosine kNN voting of `test_feats` against the bank."""
     if k < 1:
-        raise ValueError(f"k={k} must be a positive number of neighbours")
+        raise ConfigError(f"k={k} must be a positive number of neighbours")
     if temperature <= 0:
-        raise ValueError(f"temperature={temperature} must be positive")
+        raise ConfigError(f"temperature={temperature} must be positive")
     k = min(k, train_feats.shape[0])
     bank = F.normalize(train_feats, dim=1).t().contiguous()
     top5 = min(5, num_classes)
@@ -69,7 +70,7 @@ def run_knn(raw_cfg: DictConfig | dict) -> dict:
     transform = build_eval_transform(cfg)
     train_set, val_set = build_split(cfg, "train", transform), build_split(cfg, "val", transform)
     if val_set is None:
-        raise ValueError("kNN evaluation needs validation data: set data.val_path")
+        raise ConfigError("kNN evaluation needs validation data: set data.val_path")
     check_splits(cfg, train_set, val_set)
     loader = lambda ds: DataLoader(LabelledDataset(ds), batch_size=cfg.batch_size, shuffle=False,  # noqa: E731
                                    num_workers=cfg.num_workers)

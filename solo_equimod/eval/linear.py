@@ -31,6 +31,7 @@ from solo_equimod.data.batch import LabelledBatch, LabelledDataset
 from solo_equimod.data.checks import check_splits
 from solo_equimod.data.datasets import DATASET_INFO, num_classes_of
 from solo_equimod.data.pretrain import build_split
+from solo_equimod.errors import ConfigError
 from solo_equimod.eval.reports import report_path
 
 
@@ -116,7 +117,7 @@ class LinearClassifier(pl.LightningModule):
 
     def configure_optimizers(self) -> Any:
         if self.opt.name != "sgd":
-            raise ValueError(f"optimizer.name={self.opt.name!r}: linear evaluation uses 'sgd' (Sec. 3.2.1)")
+            raise ConfigError(f"optimizer.name={self.opt.name!r}: linear evaluation uses 'sgd' (Sec. 3.2.1)")
         optimizer = torch.optim.SGD(self.classifier.parameters(), lr=self.opt.lr, momentum=self.opt.momentum,
                                     nesterov=self.opt.nesterov, weight_decay=self.opt.weight_decay)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
@@ -177,7 +178,7 @@ def run_linear(raw_cfg: DictConfig) -> dict[str, float]:
     train_tf = _train_transform(method.cfg, cfg) if cfg.augment else eval_tf
     train_set, val_set = build_split(cfg, "train", train_tf), build_split(cfg, "val", eval_tf)
     if val_set is None:
-        raise ValueError("linear evaluation needs validation data: set data.val_path")
+        raise ConfigError("linear evaluation needs validation data: set data.val_path")
     check_splits(cfg, train_set, val_set)
     num_classes = num_classes_of(train_set)  # the evaluation data's, whatever the pretraining data had
 

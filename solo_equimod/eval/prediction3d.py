@@ -23,6 +23,7 @@ from solo_equimod.checkpoints import load_for_eval
 from solo_equimod.data.param_spec import param_spec
 from solo_equimod.data.rotations import euler_xyz_quat
 from solo_equimod.data.views3d import group_spec
+from solo_equimod.errors import ConfigError
 from solo_equimod.eval.objects import EncodedObjects, ObjectsEvalConfig, encoded_split, report_fields, save_report
 from solo_equimod.methods import BaseMethod
 from solo_equimod.objectives.base import PredictsViews
@@ -63,11 +64,11 @@ def retrieval(rank: torch.Tensor) -> dict[str, float]:
 def _predictor(method: BaseMethod) -> PredictsViews:
     predictor = method.view_predictor
     if predictor is None:
-        raise ValueError(f"method {method.cfg.method!r} has no view predictor; PRE and MRR need one trained on view "
+        raise ConfigError(f"method {method.cfg.method!r} has no view predictor; PRE and MRR need one trained on view "
                          f"pairs: method sie, or objectives.equimod on 3diebench / factors3d (classification, "
                          f"rotation and color apply to any checkpoint)")
     if param_spec(method.cfg).relative_to != "first_view":
-        raise ValueError("the checkpoint's predictor was trained on augmentation parameters, not on group elements "
+        raise ConfigError("the checkpoint's predictor was trained on augmentation parameters, not on group elements "
                          "of view pairs: use the equivariance command")
     return predictor
 

@@ -8,6 +8,8 @@ objective asks for once (`encode_batch`), and returns the method's loss plus
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import lightning.pytorch as pl
@@ -24,15 +26,17 @@ from solo_equimod.objectives import PredictsViews
 from solo_equimod.objectives.base import Features, ObjectiveContext
 from solo_equimod.objectives.compose import build_objectives, canonical_config, legacy_prefixes
 from solo_equimod.optim import build_optimizer, build_scheduler
+from solo_equimod.settings import Settings, parse_settings, setting
 
 
-def resolve_method_kwargs(cfg: DictConfig, defaults: dict[str, Any], method: str) -> dict[str, Any]:
-    """`method_kwargs` over the method's defaults; an unknown key is an error naming the valid ones."""
-    given = OmegaConf.to_container(cfg.get("method_kwargs") or OmegaConf.create({}), resolve=True)
-    unknown = set(given) - set(defaults)
-    if unknown:
-        raise KeyError(f"unknown method_kwargs key(s) {sorted(unknown)} for method {method!r}; valid: {sorted(defaults)}")
-    return {**defaults, **given}
+@dataclass
+class MethodSettings(Settings):
+    """What every method is configured with (`method_kwargs`); a method declares its own as a subclass."""
+
+    gather_distributed: bool = setting(True, "gather embeddings across processes for losses that compare samples")
+    head_batches: str = setting("joint", "joint: the heads see both views in one call (shared BatchNorm "
+                                "statistics); per_view: one call per view", source="official EquiMod src/model.py",
+                                choices=HEAD_BATCHES)
 
 
 class BaseMethod(pl.LightningModule):
@@ -40,25 +44,21 @@ class BaseMethod(pl.LightningModule):
     invariance loss. Any config spelling is accepted: an alias (`simclr_equimod`) or an old
     `method_kwargs.equimod` is made canonical first (`objectives.compose.canonical_config`)."""
 
-    KWARGS_DEFAULTS: ClassVar[dict[str, Any]] = {
-        "gather_distributed": True,
-        "head_batches": "joint",  # the heads see both views in one call, as the official EquiMod code (src/model.py)
-    }
+    SETTINGS: ClassVar[type[MethodSettings]] = MethodSettings  # its `method_kwargs` declaration
     # method_kwargs a config saved before config_version k meant without writing them: {k: {key: value}}
     PINNED_BEFORE: ClassVar[dict[int, dict[str, Any]]] = {2: {"head_batches": "per_view"}}
 
     def __init__(self, cfg: DictConfig | dict) -> None:
         super().__init__()
         cfg = canonical_config(cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg))
-        if cfg.get("config_version") is None:  # built by this code: today's defaults (a saved config has the key)
-            with open_dict(cfg):
+        self.kwargs = parse_settings(self.SETTINGS, cfg.get("method_kwargs"), "method_kwargs")
+        with open_dict(cfg):
+            if cfg.get("config_version") is None:  # built by this code: today's defaults (a saved config has the key)
                 cfg.config_version = CONFIG_VERSION
+            cfg.method_kwargs = dataclasses.asdict(self.kwargs)  # the checkpoint's config names every setting
         self.save_hyperparameters({"cfg": OmegaConf.to_container(cfg, resolve=True)})
         self.cfg = cfg
-        self.kwargs = resolve_method_kwargs(cfg, self.KWARGS_DEFAULTS, cfg.method)
-        self.gather_distributed = bool(self.kwargs["gather_distributed"])
-        if self.kwargs["head_batches"] not in HEAD_BATCHES:
-            raise ValueError(f"method_kwargs.head_batches={self.kwargs['head_batches']!r}; valid: {list(HEAD_BATCHES)}")
+        self.gather_distributed = self.kwargs.gather_distributed
         crop_size = int(cfg.augmentations[0].crop_size)
         self.backbone, self.features_dim = build_backbone(
             cfg.backbone.name, cifar=crop_size <= 64, **(cfg.backbone.get("kwargs") or {})

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from lightly.loss import NegativeCosineSimilarity
@@ -12,22 +13,26 @@ from torch import nn
 
 from solo_equimod.data.batch import Batch
 from solo_equimod.heads import apply_heads
-from solo_equimod.methods.momentum import BaseMomentumMethod, MomentumProjectedMethod
+from solo_equimod.methods.base import MethodSettings
+from solo_equimod.methods.momentum import MomentumProjectedMethod, MomentumSettings
+from solo_equimod.settings import setting
+
+
+@dataclass
+class BYOLSettings(MomentumSettings):
+    proj_hidden_dim: int = setting(4096, "hidden width of the projector", source="BYOL", ge=1)
+    proj_output_dim: int = setting(256, "width of the invariant latent space", source="EquiMod Sec. 3.1.2", ge=1)
+    pred_hidden_dim: int = setting(4096, "hidden width of the predictor", source="BYOL", ge=1)
 
 
 class BYOL(MomentumProjectedMethod):
-    KWARGS_DEFAULTS: ClassVar[dict[str, Any]] = {
-        **BaseMomentumMethod.KWARGS_DEFAULTS,  # tau_base 0.996 with a cosine schedule (Sec. 3.1.2)
-        "proj_hidden_dim": 4096,
-        "proj_output_dim": 256,  # Sec. 3.1.2: invariant space of 256 dimensions
-        "pred_hidden_dim": 4096,
-    }
+    SETTINGS: ClassVar[type[MethodSettings]] = BYOLSettings
 
     def __init__(self, cfg: DictConfig | dict) -> None:
         super().__init__(cfg)
         k = self.kwargs
-        self.projector = BYOLProjectionHead(self.features_dim, k["proj_hidden_dim"], k["proj_output_dim"])
-        self.predictor = BYOLPredictionHead(k["proj_output_dim"], k["pred_hidden_dim"], k["proj_output_dim"])
+        self.projector = BYOLProjectionHead(self.features_dim, k.proj_hidden_dim, k.proj_output_dim)
+        self.predictor = BYOLPredictionHead(k.proj_output_dim, k.pred_hidden_dim, k.proj_output_dim)
         self.momentum_projector = self._frozen_copy(self.projector)
         self.criterion = NegativeCosineSimilarity()
 
@@ -36,7 +41,7 @@ class BYOL(MomentumProjectedMethod):
         return super().learnable_params + [self.predictor]
 
     def invariance_step(self, view_feats: list[torch.Tensor], batch: Batch) -> dict[str, torch.Tensor]:
-        mode = self.kwargs["head_batches"]  # "joint": both views in one call per head, as the official code
+        mode = self.kwargs.head_batches  # "joint": both views in one call per head, as the official code
         p1, p2 = apply_heads(self.predictor, mode, apply_heads(self.projector, mode, view_feats))
         with torch.no_grad():
             t1, t2 = apply_heads(self.momentum_projector, mode, self.encode_momentum(batch["views"]))

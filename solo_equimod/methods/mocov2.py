@@ -4,7 +4,9 @@ Sharut/CARE imagenet100/model/builder.py)."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import warnings
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from lightly.loss import NTXentLoss
@@ -14,27 +16,49 @@ from lightly.utils import dist
 from omegaconf import DictConfig
 
 from solo_equimod.data.batch import Batch
-from solo_equimod.methods.momentum import BaseMomentumMethod, MomentumProjectedMethod
+from solo_equimod.errors import ConfigError
+from solo_equimod.methods.base import MethodSettings
+from solo_equimod.methods.momentum import MomentumProjectedMethod, MomentumSettings
+from solo_equimod.settings import setting
+from solo_equimod.world import planned_processes
+
+
+@dataclass
+class MoCoV2Settings(MomentumSettings):
+    tau_base: float = setting(0.999, "momentum m of the key encoder (constant when tau_final equals it)",
+                              source="MoCo: m = 0.999 (CARE's moco.sh: --moco-m 0.99)", ge=0, le=1)
+    tau_final: float = setting(0.999, "momentum at the end of training", source="MoCo: constant m", ge=0, le=1)
+    proj_hidden_dim: int = setting(2048, "hidden width of the MLP head", source="MoCo-v2 builder.py", ge=1)
+    proj_output_dim: int = setting(128, "width of the keys", source="MoCo: 128-d keys", ge=1)
+    temperature: float = setting(0.2, "tau of InfoNCE", source="MoCo-v2", gt=0)
+    queue_size: int = setting(65536, "negative keys in the queue", source="MoCo: K = 65,536", ge=1)
+    shuffle_bn: bool = setting(True, "shuffle the key encoder's batch across processes (a no-op in one process); "
+                               "or sync_batchnorm=true", source="MoCo's shuffling BN")
+
+    def check(self, cfg: DictConfig) -> None:
+        """The queue must hold at least one step's keys; it is first-in first-out only when it holds a
+        whole number of global batches (the official code asserts it; lightly's bank drops the overflow)."""
+        global_batch = cfg.optimizer.batch_size * planned_processes(cfg)
+        if self.queue_size < global_batch:
+            raise ConfigError(f"method_kwargs.queue_size={self.queue_size} is smaller than the global batch "
+                              f"{global_batch} (optimizer.batch_size x processes): one step's keys would not fit; "
+                              f"use a multiple of {global_batch}, e.g. {global_batch * max(1, 65536 // global_batch)}")
+        if self.queue_size % global_batch:
+            warnings.warn(f"method_kwargs.queue_size={self.queue_size} is not a multiple of the global batch "
+                          f"{global_batch}: the queue is not first-in first-out (keys that overflow at the wrap are "
+                          f"dropped); MoCo's official code requires a multiple", stacklevel=2)
 
 
 class MoCoV2(MomentumProjectedMethod):
-    KWARGS_DEFAULTS: ClassVar[dict[str, Any]] = {
-        **BaseMomentumMethod.KWARGS_DEFAULTS,
-        "tau_base": 0.999, "tau_final": 0.999,  # MoCo: m = 0.999, constant (CARE's moco.sh: --moco-m 0.99)
-        "proj_hidden_dim": 2048,  # MoCo-v2: fc -> Linear(2048, 2048) -> ReLU -> fc (builder.py)
-        "proj_output_dim": 128,  # MoCo: 128-d keys
-        "temperature": 0.2,  # MoCo-v2: tau = 0.2
-        "queue_size": 65536,  # MoCo: K = 65,536 negative keys
-        "shuffle_bn": True,  # MoCo's shuffling BN across processes (a no-op in one process); or sync_batchnorm=true
-    }
+    SETTINGS: ClassVar[type[MethodSettings]] = MoCoV2Settings
 
     def __init__(self, cfg: DictConfig | dict) -> None:
         super().__init__(cfg)
         k = self.kwargs
-        self.projector = MoCoProjectionHead(self.features_dim, k["proj_hidden_dim"], k["proj_output_dim"])
+        self.projector = MoCoProjectionHead(self.features_dim, k.proj_hidden_dim, k.proj_output_dim)
         self.momentum_projector = self._frozen_copy(self.projector)
         # lightly's memory bank is MoCo's queue: it returns the queue before enqueueing the (gathered) keys
-        self.criterion = NTXentLoss(temperature=k["temperature"], memory_bank_size=(k["queue_size"], k["proj_output_dim"]),
+        self.criterion = NTXentLoss(temperature=k.temperature, memory_bank_size=(k.queue_size, k.proj_output_dim),
                                     gather_distributed=self.gather_distributed)
         queue = self.criterion.memory_bank
         for name in ("bank", "bank_ptr"):  # lightly keeps the queue out of the state_dict; a resumed run needs it
@@ -49,7 +73,7 @@ class MoCoV2(MomentumProjectedMethod):
     @torch.no_grad()
     def encode_momentum(self, x: torch.Tensor) -> torch.Tensor:
         """Key features; with `shuffle_bn` each process's BatchNorm sees a random share of the global batch."""
-        if not (self.kwargs["shuffle_bn"] and dist.world_size() > 1):
+        if not (self.kwargs.shuffle_bn and dist.world_size() > 1):
             return self.momentum_backbone(x)
         shuffled, order = batch_shuffle_distributed(x)
         return batch_unshuffle_distributed(self.momentum_backbone(shuffled), order)

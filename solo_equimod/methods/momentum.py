@@ -4,6 +4,7 @@ with the cosine tau schedule."""
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -11,8 +12,9 @@ from lightly.utils.scheduler import cosine_schedule
 from omegaconf import DictConfig
 from torch import nn
 
-from solo_equimod.methods.base import BaseMethod
+from solo_equimod.methods.base import BaseMethod, MethodSettings
 from solo_equimod.methods.projected import TrainsProjector
+from solo_equimod.settings import setting
 
 
 @torch.no_grad()
@@ -30,17 +32,22 @@ def momentum_update(online: nn.Module, target: nn.Module, tau: float) -> None:
             b_t.copy_(b_o)
 
 
+@dataclass
+class MomentumSettings(MethodSettings):
+    tau_base: float = setting(0.996, "momentum of the target network at the start (cosine schedule to tau_final)",
+                              source="BYOL; EquiMod Sec. 3.1.2", ge=0, le=1)
+    tau_final: float = setting(1.0, "momentum of the target network at the end", source="BYOL", ge=0, le=1)
+
+
 class BaseMomentumMethod(BaseMethod):
     """Adds momentum (EMA) copies of chosen modules, with BYOL's cosine tau schedule."""
 
-    KWARGS_DEFAULTS: ClassVar[dict[str, Any]] = {
-        **BaseMethod.KWARGS_DEFAULTS, "tau_base": 0.996, "tau_final": 1.0,
-    }
+    SETTINGS: ClassVar[type[MethodSettings]] = MomentumSettings
 
     def __init__(self, cfg: DictConfig | dict) -> None:
         super().__init__(cfg)
         self.momentum_backbone = self._frozen_copy(self.backbone)
-        self.tau = float(self.kwargs["tau_base"])
+        self.tau = self.kwargs.tau_base
 
     @staticmethod
     def _frozen_copy(module: nn.Module) -> nn.Module:
@@ -57,8 +64,7 @@ class BaseMomentumMethod(BaseMethod):
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         # tau follows the global step, so a resumed run continues the same schedule
         step, total = self.trainer.global_step, max(1, int(self.trainer.estimated_stepping_batches))
-        self.tau = cosine_schedule(min(step, total), total, float(self.kwargs["tau_base"]),
-                                   float(self.kwargs["tau_final"]))
+        self.tau = cosine_schedule(min(step, total), total, self.kwargs.tau_base, self.kwargs.tau_final)
         for online, target in self.momentum_pairs:
             momentum_update(online, target, self.tau)
         self.log("tau", self.tau)

@@ -32,5 +32,5 @@ class ProjectedPairMethod(TrainsProjector, BaseMethod):
     criterion: nn.Module
 
     def invariance_step(self, view_feats: list[torch.Tensor], batch: Batch) -> dict[str, torch.Tensor]:
-        z1, z2 = apply_heads(self.projector, self.kwargs["head_batches"], view_feats)
+        z1, z2 = apply_heads(self.projector, self.kwargs.head_batches, view_feats)
         return {"loss": self.criterion(z1, z2)}

@@ -9,7 +9,8 @@ without tanh, one order only, as the SIE repository's AugSelf baseline (README; 
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Mapping
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from lightly.models.modules.heads import ProjectionHead
@@ -20,7 +21,9 @@ from solo_equimod.augment.params import ParamLayout
 from solo_equimod.augment.policy import ViewPolicy, layout_for, policies_from_config
 from solo_equimod.data.batch import Batch
 from solo_equimod.data.param_spec import param_spec
-from solo_equimod.objectives.base import Features, Objective, ObjectiveContext
+from solo_equimod.errors import ConfigError
+from solo_equimod.objectives.base import Features, Objective, ObjectiveContext, ObjectiveSettings
+from solo_equimod.settings import setting
 
 # "per_view": each view's x-centre is mirrored by its own flip; "first_view": both by the first view's flag,
 # as the official extract_diff (it reads one flag, f1, for both crops)
@@ -68,40 +71,51 @@ def augself_head(input_dim: int, hidden_dim: int, output_dim: int, hidden_layers
                           + [(sizes[-1], output_dim, None, None)])
 
 
+@dataclass
+class AugSelfSettings(ObjectiveSettings):
+    weight: float = setting(1.0, "lambda: 1.0 on STL-10 (crop + colour), 0.5 on ImageNet-100",
+                            source="AugSelf (Lee et al. 2021)", ge=0)
+    crop_weight: float = setting(1.0, "relative weight of the crop task (0 drops it)",
+                                 source="official --ss-crop (both tasks weigh lambda)", ge=0)
+    color_weight: float = setting(1.0, "relative weight of the colour task (0 drops it)",
+                                  source="official --ss-color", ge=0)
+    hidden_dim: int = setting(512, "hidden width of each task's MLP", source="official load_ss_predictor(n_hidden=512)",
+                              ge=1)
+    hidden_layers: int = setting(2, "hidden layers of each task's MLP", source="official load_mlp(num_layers=3)", ge=1)
+    flip: str = setting("per_view", "per_view: each crop's x-centre mirrored by its own flip; first_view: by the "
+                        "first view's flag", source="official extract_diff reads one flag", choices=FLIP_MODES)
+    group_weight: float = setting(1.0, "relative weight of the group-element task (datasets of renderings)", ge=0)
+
+
 class AugSelf(Objective):
     """Regresses the views' crop and colour differences from concat[h1, h2] and concat[h2, h1]."""
 
-    DEFAULTS: ClassVar[dict[str, Any]] = {
-        "weight": 1.0,  # lambda: 1.0 on STL-10 (crop + colour), 0.5 on ImageNet-100 (AugSelf, Lee et al. 2021)
-        "crop_weight": 1.0,  # relative weights of the tasks (0 drops one); the official --ss-crop / --ss-color
-        "color_weight": 1.0,  # are both lambda, i.e. lambda * (crop + colour)
-        "hidden_dim": 512,  # load_ss_predictor(n_hidden=512)
-        "hidden_layers": 2,  # load_mlp(num_layers=3): 2 hidden layers
-        "flip": "per_view",
-        "group_weight": 1.0,  # the group-element task (datasets of renderings)
-    }
-    CHOICES: ClassVar[dict[str, tuple[Any, ...]]] = {"flip": FLIP_MODES}
+    SETTINGS: ClassVar[type[ObjectiveSettings]] = AugSelfSettings
     TASK_DIMS: ClassVar[dict[str, int]] = {"crop": 4, "color": 4}
 
-    def __init__(self, settings: Mapping[str, Any], context: ObjectiveContext) -> None:
+    def __init__(self, settings: AugSelfSettings, context: ObjectiveContext) -> None:
         super().__init__(settings, context)
         self.policies = policies_from_config(context.cfg.augmentations)
         self.layout, spec = layout_for(self.policies), param_spec(context.cfg)
         self.group = spec.relative_to == "first_view"
         dims = {"group": spec.dim} if self.group else self.TASK_DIMS
-        self.tasks = [t for t in dims if float(self.settings[f"{t}_weight"]) > 0]
+        self.tasks = [t for t in dims if self.task_weight(t) > 0]
         if "color" in self.tasks and not self.layout.jitter:
-            raise ValueError("objectives.augself.color_weight > 0 needs colour jitter in the augmentations; "
-                             "set objectives.augself.color_weight=0")
-        hidden, layers = int(self.settings["hidden_dim"]), int(self.settings["hidden_layers"])
+            raise ConfigError("objectives.augself.color_weight > 0 needs colour jitter in the augmentations; "
+                              "set objectives.augself.color_weight=0")
+        hidden, layers = self.settings.hidden_dim, self.settings.hidden_layers
         self.heads = nn.ModuleDict({t: augself_head(2 * context.features_dim, hidden, dims[t], layers)
                                     for t in self.tasks})
+
+    def task_weight(self, task: str) -> float:
+        """The relative weight of a task: `crop_weight`, `color_weight` or `group_weight`."""
+        return getattr(self.settings, f"{task}_weight")
 
     def differences(self, batch: Batch, first: int, second: int) -> dict[str, torch.Tensor]:
         """Targets of concat[h_first, h_second]: view `first`'s parameters minus view `second`'s."""
         p_a, p_b = batch["params"][first], batch["params"][second]
         flip_a, flip_b = flipped(p_a, self.layout), flipped(p_b, self.layout)
-        if self.settings["flip"] == "first_view":
+        if self.settings.flip == "first_view":
             flip_b = flip_a
         box_a, box_b = (crop_code(p, self.layout, batch["image_size"]) for p in (p_a, p_b))
         out = {"crop": crop_difference(box_a, box_b, flip_a, flip_b)}
@@ -114,9 +128,9 @@ class AugSelf(Objective):
         h1, h2 = feats["views"]
         if self.group:  # params[1] takes view 1 to view 2; its inverse is not a difference of vectors: one order
             out = {t: F.mse_loss(self.heads[t](torch.cat([h1, h2], dim=1)), batch["params"][1]) for t in self.tasks}
-            return {"loss": sum(float(self.settings[f"{t}_weight"]) * out[t] for t in self.tasks), **out}
+            return {"loss": sum(self.task_weight(t) * out[t] for t in self.tasks), **out}
         z = torch.cat([torch.cat([h1, h2], dim=1), torch.cat([h2, h1], dim=1)])
         d12, d21 = self.differences(batch, 0, 1), self.differences(batch, 1, 0)
         out = {t: F.mse_loss(torch.tanh(self.heads[t](z)), torch.cat([d12[t], d21[t]])) for t in self.tasks}
-        loss = sum(float(self.settings[f"{t}_weight"]) * out[t] for t in self.tasks)
+        loss = sum(self.task_weight(t) * out[t] for t in self.tasks)
         return {"loss": loss, **out}

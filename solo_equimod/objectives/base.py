@@ -12,13 +12,14 @@ checkpointed and exported with the method), may prepare itself once from the tra
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Mapping, Protocol, runtime_checkable
+from typing import Any, Callable, ClassVar, Protocol, runtime_checkable
 
 import torch
 from omegaconf import DictConfig
 from torch import nn
 
 from solo_equimod.data.batch import Batch
+from solo_equimod.settings import Settings, setting
 
 # backbone features of the batch inputs, by the same names: "views" -> list, "original" -> tensor, "extras.<name>"
 Features = dict[str, Any]
@@ -35,11 +36,18 @@ class ObjectiveContext:
     embed: Callable[[torch.Tensor], torch.Tensor] | None
 
 
+@dataclass
+class ObjectiveSettings(Settings):
+    """What every objective is configured with; an objective declares its own as a subclass."""
+
+    weight: float = setting(1.0, "lambda: the objective's loss enters the total times this weight",
+                            source="EquiMod Eq. 4", ge=0)
+
+
 class Objective(nn.Module):
     """Base of every objective; subclasses set the class attributes and implement `forward`."""
 
-    DEFAULTS: ClassVar[dict[str, Any]] = {"weight": 1.0}
-    CHOICES: ClassVar[dict[str, tuple[Any, ...]]] = {}  # settings restricted to a set of values
+    SETTINGS: ClassVar[type[ObjectiveSettings]] = ObjectiveSettings  # its settings declaration
     inputs: ClassVar[tuple[str, ...]] = ()  # optional batch inputs the pipeline must add (OPTIONAL_INPUTS)
     encodes: ClassVar[tuple[str, ...]] = ()  # batch inputs besides the views whose backbone features it reads
     # True: its `encodes` inputs go through the backbone in calls of their own, not in one BatchNorm batch with
@@ -52,13 +60,13 @@ class Objective(nn.Module):
     # settings a config saved before config_version k meant without writing them: {k: {key: value}}
     PINNED_BEFORE: ClassVar[dict[int, dict[str, Any]]] = {}
 
-    def __init__(self, settings: Mapping[str, Any], context: ObjectiveContext) -> None:
+    def __init__(self, settings: ObjectiveSettings, context: ObjectiveContext) -> None:
         super().__init__()
-        self.settings = dict(settings)
-        self.weight = float(self.settings["weight"])
+        self.settings = settings
+        self.weight = settings.weight
 
     @classmethod
-    def extras(cls, settings: Mapping[str, Any], cfg: DictConfig) -> dict[str, Callable[[torch.Tensor], Any]]:
+    def extras(cls, settings: ObjectiveSettings, cfg: DictConfig) -> dict[str, Callable[[torch.Tensor], Any]]:
         """Named per-image transforms (uint8 CHW image -> tensor) whose outputs the pipeline puts in
         `batch["extras"]`; keys must be unique across objectives, so prefix them with the objective's name."""
         return {}
@@ -70,7 +78,7 @@ class Objective(nn.Module):
         return {}
 
     @classmethod
-    def requested_inputs(cls, settings: Mapping[str, Any], cfg: DictConfig) -> tuple[str, ...]:
+    def requested_inputs(cls, settings: ObjectiveSettings, cfg: DictConfig) -> tuple[str, ...]:
         """The optional batch inputs the pipeline must add for these settings and data (default `inputs`)."""
         return cls.inputs
 

@@ -13,12 +13,13 @@ as the official code's separate forward passes.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Optional
 
 import torch
 import torch.nn.functional as F
 from lightly.models.modules.heads import ProjectionHead
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from solo_equimod.augment.batched import apply_batch
@@ -29,39 +30,63 @@ from solo_equimod.data.batch import Batch
 from solo_equimod.data.datasets import DATASET_INFO
 from solo_equimod.errors import ConfigError
 from solo_equimod.losses.care import care_loss
-from solo_equimod.objectives.base import Features, Objective, ObjectiveContext
+from solo_equimod.objectives.base import Features, Objective, ObjectiveContext, ObjectiveSettings
+from solo_equimod.settings import setting
 
 VIEWS = ("extras.care.view1", "extras.care.view2")
 
 
+@dataclass
+class CARESettings(ObjectiveSettings):
+    weight: float = setting(0.03, "weight of the CARE loss", source="scripts/cifar10.sh --weight 0.03", ge=0)
+    chunks: int = setting(16, "chunks per process; the rows of a chunk share one pair of augmentations",
+                          source="cifar10.sh --equiv-splits 16; ImageNet-100 --equiv-splits-per-gpu 4", ge=1)
+    pairs: str = setting("per_chunk", "per_chunk: one pair per chunk (the paper); per_step: one pair per step "
+                         "(the official vmap(randomness='same'))", source="paper Sec. 3; official main.py",
+                         choices=("per_chunk", "per_step"))
+    head: str = setting("method", "method: the method's own head (the official code); own: CARE's CIFAR g",
+                        source="official model.py", choices=("method", "own"))
+    proj_hidden_dim: int = setting(512, "head=own: hidden width of g", source="official model.py g", ge=1)
+    proj_output_dim: int = setting(128, "head=own: output width of g", source="official model.py g", ge=1)
+    images_per_process: Optional[int] = setting(None, "only the first rows of each batch (null: all)",
+                                                source="official ImageNet-100: 128 images globally", ge=1)
+    augmentation: Optional[dict[str, Any]] = setting(None, "an augmentations entry for the chunked views (null: "
+                                                     "augmentations[0])")
+
+    def check(self, cfg: DictConfig) -> None:
+        """Every chunk needs >= 2 of the per-process batch's rows (the Gram matrices compare pairs)."""
+        rows = cfg.optimizer.batch_size if self.images_per_process is None else \
+            min(self.images_per_process, cfg.optimizer.batch_size)
+        if rows // self.chunks < 2:
+            raise ConfigError(f"objectives.care.chunks={self.chunks} splits the {rows} images of a process's batch "
+                              f"(optimizer.batch_size={cfg.optimizer.batch_size}"
+                              + ("" if self.images_per_process is None else
+                                 f", objectives.care.images_per_process={self.images_per_process}")
+                              + f") into chunks of {rows // self.chunks}; each chunk needs >= 2 images: use "
+                              f"objectives.care.chunks <= {max(1, rows // 2)}")
+        if self.augmentation is not None:
+            policy_from_config(self.augmentation, "objectives.care.augmentation")
+
+
 class CARE(Objective):
-    DEFAULTS: ClassVar[dict[str, Any]] = {
-        "weight": 0.03,  # CIFAR-10 (scripts/cifar10.sh --weight 0.03); the configs set the others'
-        "chunks": 16,  # per process (--equiv-splits 16 on CIFAR-10; ImageNet-100 --equiv-splits-per-gpu 4)
-        "pairs": "per_chunk",  # the paper; "per_step": the official code's one pair per step
-        "head": "method",  # the method's head, as the official code; "own": CARE's g below
-        "proj_hidden_dim": 512, "proj_output_dim": 128,  # `own`: Linear (no bias) -> BN -> ReLU -> Linear (model.py g)
-        "images_per_process": None,  # the first rows of each batch only (ImageNet-100: 128 globally); None: all
-        "augmentation": None,  # an `augmentations` entry for the chunked views; None: augmentations[0]
-    }
-    CHOICES: ClassVar[dict[str, tuple[Any, ...]]] = {"pairs": ("per_chunk", "per_step"), "head": ("method", "own")}
+    SETTINGS: ClassVar[type[ObjectiveSettings]] = CARESettings
     inputs: ClassVar[tuple[str, ...]] = ("original",)
     encodes: ClassVar[tuple[str, ...]] = VIEWS
     encodes_apart: ClassVar[bool] = True
 
-    def __init__(self, settings: Mapping[str, Any], context: ObjectiveContext) -> None:
+    def __init__(self, settings: CARESettings, context: ObjectiveContext) -> None:
         super().__init__(settings, context)
         s, cfg = self.settings, context.cfg
-        entry = s["augmentation"] if s["augmentation"] is not None else OmegaConf.to_container(cfg.augmentations[0])
+        entry = s.augmentation if s.augmentation is not None else OmegaConf.to_container(cfg.augmentations[0])
         self.policy: ViewPolicy = policy_from_config(entry, "objectives.care.augmentation")[0]
         info = DATASET_INFO[cfg.data.dataset]
         self.mean, self.std = list(info.mean), list(info.std)
-        if s["head"] == "method" and context.embed is None:
+        if s.head == "method" and context.embed is None:
             raise ConfigError(f"objectives.care.head='method': method {cfg.method!r} has no embedding head; "
                               "use objectives.care.head=own (CARE's own g)")
         self.method_embed = context.embed
-        hidden, out = s["proj_hidden_dim"], s["proj_output_dim"]
-        self.head = None if s["head"] == "method" else ProjectionHead([
+        hidden, out = s.proj_hidden_dim, s.proj_output_dim
+        self.head = None if s.head == "method" else ProjectionHead([
             (context.features_dim, hidden, nn.BatchNorm1d(hidden), nn.ReLU()), (hidden, out, None, None)])
 
     def embed(self, h: torch.Tensor) -> torch.Tensor:
@@ -72,22 +97,20 @@ class CARE(Objective):
         """{"care": {"view1", "view2": normalised views of the kept rows, "params": their two
         `BatchViewParams`, "groups": each row's draw}}: chunks of N // chunks rows, the rest dropped."""
         original = batch["original"]
-        rows = original.shape[0] if self.settings["images_per_process"] is None else self.settings["images_per_process"]
-        size = min(rows, original.shape[0]) // self.settings["chunks"]
-        if size < 2:
-            raise ValueError(f"objectives.care.chunks={self.settings['chunks']} splits {min(rows, original.shape[0])} "
-                             f"images into chunks of {size}; each chunk needs >= 2 images")
-        kept = original[: size * self.settings["chunks"]]
+        s = self.settings
+        rows = original.shape[0] if s.images_per_process is None else min(s.images_per_process, original.shape[0])
+        size = rows // s.chunks  # >= 2: CARESettings.check
+        kept = original[: size * s.chunks]
         mean, std = (kept.new_tensor(v)[:, None, None] for v in (self.mean, self.std))
         images = ((kept * std + mean) * 255).round().clamp(0, 255).to(torch.uint8)  # the loaders' uint8 original
         groups = torch.arange(kept.shape[0]) // size
-        if self.settings["pairs"] == "per_step":
+        if s.pairs == "per_step":
             groups = torch.zeros_like(groups)
-        heights, widths = (torch.full_like(groups, s) for s in images.shape[-2:])
+        heights, widths = (torch.full_like(groups, side) for side in images.shape[-2:])
         params = [sample_views(self.policy, heights, widths, groups=groups) for _ in range(2)]
         views = [normalize(apply_batch(images, p, self.policy), self.mean, self.std) for p in params]
         return {"care": {"view1": views[0], "view2": views[1], "params": params, "groups": groups}}
 
     def forward(self, batch: Batch, feats: Features) -> dict[str, torch.Tensor]:
         z1, z2 = (self.embed(feats[key]) for key in VIEWS)
-        return {"loss": care_loss(z1, z2, self.settings["chunks"])}
+        return {"loss": care_loss(z1, z2, self.settings.chunks)}

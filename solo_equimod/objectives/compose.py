@@ -4,6 +4,7 @@ completed with each objective's defaults, modules built, old checkpoints' weight
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -12,25 +13,16 @@ from torch import nn
 from solo_equimod.data.batch import OPTIONAL_INPUTS
 from solo_equimod.errors import ConfigError
 from solo_equimod.objectives import METHOD_ALIASES, OBJECTIVES
-from solo_equimod.objectives.base import ObjectiveContext
+from solo_equimod.objectives.base import ObjectiveContext, ObjectiveSettings
+from solo_equimod.settings import parse_settings
 
 
-def _settings(name: str, given: Any) -> dict[str, Any]:
-    """`objectives.<name>` over the objective's defaults; unknown names, keys and values are named."""
+def objective_settings(name: str, given: Any, cfg: DictConfig | None = None) -> ObjectiveSettings:
+    """`objectives.<name>` over the objective's declared defaults; an unknown objective, key, type or
+    value is a ConfigError naming it. With the whole `cfg`, the objective's cross-checks run too."""
     if name not in OBJECTIVES:
         raise ConfigError(f"objectives.{name} is unknown; valid objectives: {', '.join(sorted(OBJECTIVES))}")
-    cls = OBJECTIVES[name]
-    given = {} if given is None else OmegaConf.to_container(given, resolve=True) if OmegaConf.is_config(given) else given
-    if not isinstance(given, dict):
-        raise ConfigError(f"objectives.{name} must be a mapping of settings, got {given!r}")
-    unknown = sorted(set(given) - set(cls.DEFAULTS))
-    if unknown:
-        raise ConfigError(f"unknown key(s) {unknown} in objectives.{name}; valid: {sorted(cls.DEFAULTS)}")
-    settings = {**cls.DEFAULTS, **given}
-    for key, choices in cls.CHOICES.items():
-        if settings[key] not in choices:
-            raise ConfigError(f"objectives.{name}.{key}={settings[key]!r} is unknown; valid: {list(choices)}")
-    return settings
+    return parse_settings(OBJECTIVES[name].SETTINGS, given, f"objectives.{name}", cfg)
 
 
 def canonical_config(cfg: DictConfig) -> DictConfig:
@@ -51,13 +43,13 @@ def canonical_config(cfg: DictConfig) -> DictConfig:
                                     **(objectives.get(name) or {})}
         cfg.method = base
         cfg.method_kwargs = method_kwargs
-        cfg.objectives = {name: _settings(name, given) for name, given in objectives.items()}
+        cfg.objectives = {name: dataclasses.asdict(objective_settings(name, given)) for name, given in objectives.items()}
     return cfg
 
 
 def build_objectives(cfg: DictConfig, context: ObjectiveContext) -> nn.ModuleDict:
     """The objectives of a canonical config, in config order."""
-    return nn.ModuleDict({name: OBJECTIVES[name](_settings(name, given), context)
+    return nn.ModuleDict({name: OBJECTIVES[name](objective_settings(name, given), context)
                           for name, given in (cfg.get("objectives") or {}).items()})
 
 
@@ -77,7 +69,7 @@ def pipeline_requests(cfg: DictConfig) -> tuple[frozenset[str], dict[str, Callab
     inputs: set[str] = set()
     extras: dict[str, Callable[..., Any]] = {}
     for name, given in (cfg.get("objectives") or {}).items():
-        cls, settings = OBJECTIVES[name], _settings(name, given)
+        cls, settings = OBJECTIVES[name], objective_settings(name, given)
         requested = cls.requested_inputs(settings, cfg)
         unknown = set(requested) - set(OPTIONAL_INPUTS)
         if unknown:

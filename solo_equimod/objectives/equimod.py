@@ -4,7 +4,8 @@ Sec. 2.2-2.3; its loss is Eq. 4 (`losses/equimod.py`), weighted by lambda (`weig
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from lightly.models.modules.heads import ProjectionHead
@@ -15,7 +16,8 @@ from solo_equimod.data.batch import Batch
 from solo_equimod.data.param_spec import param_spec
 from solo_equimod.heads import HEAD_BATCHES, apply_heads
 from solo_equimod.losses.equimod import VARIANTS, equimod_loss
-from solo_equimod.objectives.base import Features, Objective, ObjectiveContext
+from solo_equimod.objectives.base import Features, Objective, ObjectiveContext, ObjectiveSettings
+from solo_equimod.settings import setting
 
 
 class ParamNormalizer(nn.Module):
@@ -57,25 +59,33 @@ def param_encoder(param_dim: int, embed_dim: int, kind: str) -> nn.Module:
     return nn.Sequential(nn.Linear(param_dim, embed_dim, bias=False), nn.BatchNorm1d(embed_dim))
 
 
+@dataclass
+class EquiModSettings(ObjectiveSettings):
+    weight: float = setting(1.0, "lambda of Eq. 4: L = L_inv + lambda * L_EquiMod", source="Sec. 3.1: lambda = 1",
+                            ge=0)
+    proj_hidden_dim: int = setting(2048, "hidden width of the equivariance head g'", source="Sec. 2.3", ge=1)
+    proj_output_dim: int = setting(128, "width of the equivariant latent space", source="Sec. 3.1", ge=1)
+    param_embed_dim: int = setting(128, "width of the augmentation parameters' embedding", source="Sec. 2.3, A.1",
+                                   ge=1)
+    temperature: float = setting(0.2, "tau' of the equivariant NT-Xent", source="Sec. 3.1", gt=0)
+    loss_variant: str = setting("paper", "paper: Eq. 4; official: the official code's 4N-row NT-Xent",
+                                source="Eq. 4; official src/model.py", choices=VARIANTS)
+    param_stats_samples: int = setting(10000, "parameter vectors drawn to estimate their mean and std",
+                                       source="A.1: computed over many examples", ge=2)
+    param_stats_seed: int = setting(0, "seed of that draw (identical on every process)")
+    param_encoder: str = setting("linear_bn", "linear_bn: Linear (no bias) + BN, the official code; perceptron: "
+                                 "the paper's wording", source="official src/model.py proj_head_t",
+                                 choices=("linear_bn", "perceptron"))
+    last_bn_affine: bool = setting(False, "the last BN of g' and of u has affine parameters",
+                                   source="official src/model.py (no affine)")
+    head_batches: str = setting("joint", "joint: g' on [original; views] in one call, u on all views; per_view: "
+                                "one call per input", source="official src/model.py forward", choices=HEAD_BATCHES)
+
+
 class EquiMod(Objective):
     """Predicts each view's embedding z'_i = g'(f(t_i(x))) from the original's, u(g'(f(x)), t_i)."""
 
-    DEFAULTS: ClassVar[dict[str, Any]] = {
-        "weight": 1.0,  # Sec. 3.1: lambda fixed to 1
-        "proj_hidden_dim": 2048,  # Sec. 2.3: 3 FC layers, hidden 2048
-        "proj_output_dim": 128,  # Sec. 3.1: equivariant latent space of 128 dimensions
-        "param_embed_dim": 128,  # Sec. 2.3 / A.1: perceptron to a 128-d latent space
-        "temperature": 0.2,  # Sec. 3.1: tau' = 0.2
-        "loss_variant": "paper",  # Eq. 4; "official": the official code's 4N-row NT-Xent
-        "param_stats_samples": 10000,  # A.1: mean/std "computed over many examples"
-        "param_stats_seed": 0,
-        # the paper is silent on these; the official code decides (src/model.py, README "Recipes")
-        "param_encoder": "linear_bn",  # Linear (no bias) + BN; "perceptron": the paper's A.1 wording
-        "last_bn_affine": False,  # the last BN of g' and of u has no affine parameters
-        "head_batches": "joint",  # g' on [original; views] in one call, encoder and u on all views
-    }
-    CHOICES: ClassVar[dict[str, tuple[Any, ...]]] = {"loss_variant": VARIANTS, "param_encoder": ("linear_bn", "perceptron"),
-                                                      "last_bn_affine": (True, False), "head_batches": HEAD_BATCHES}
+    SETTINGS: ClassVar[type[ObjectiveSettings]] = EquiModSettings
     # what configs saved before config_version 2 meant (they had no such keys)
     PINNED_BEFORE: ClassVar[dict[int, dict[str, Any]]] = {
         2: {"param_encoder": "perceptron", "last_bn_affine": True, "head_batches": "per_view"},
@@ -85,21 +95,21 @@ class EquiMod(Objective):
     LEGACY_NAME: ClassVar[str | None] = "equimod"
     LEGACY_RENAMES: ClassVar[dict[str, str]] = {"lamb": "weight"}
 
-    def __init__(self, settings: Mapping[str, Any], context: ObjectiveContext) -> None:
+    def __init__(self, settings: EquiModSettings, context: ObjectiveContext) -> None:
         super().__init__(settings, context)
         s = self.settings
         self.param_layout = param_spec(context.cfg)
         if self.param_layout.relative_to == "first_view":  # params take view 1 to view 2: no original to encode
             self.encodes = ()
         self.gather_distributed = context.gather_distributed
-        self.projector = equivariance_head(context.features_dim, s["proj_hidden_dim"], s["proj_output_dim"],
-                                           s["last_bn_affine"])
+        self.projector = equivariance_head(context.features_dim, s.proj_hidden_dim, s.proj_output_dim,
+                                           s.last_bn_affine)
         self.param_normalizer = ParamNormalizer(self.param_layout.dim)
-        self.param_encoder = param_encoder(self.param_layout.dim, s["param_embed_dim"], s["param_encoder"])
+        self.param_encoder = param_encoder(self.param_layout.dim, s.param_embed_dim, s.param_encoder)
         # u: one FC followed by a BN on concat[z'_o, t_emb] (Sec. 2.3)
-        out_dim = s["proj_output_dim"]
+        out_dim = s.proj_output_dim
         self.predictor = ProjectionHead([
-            (out_dim + s["param_embed_dim"], out_dim, nn.BatchNorm1d(out_dim, affine=s["last_bn_affine"]), None),
+            (out_dim + s.param_embed_dim, out_dim, nn.BatchNorm1d(out_dim, affine=s.last_bn_affine), None),
         ])
 
     def embed(self, h: torch.Tensor) -> torch.Tensor:
@@ -112,26 +122,26 @@ class EquiMod(Objective):
         return self.predictor(torch.cat([z_original, t_emb], dim=1))
 
     @classmethod
-    def requested_inputs(cls, settings: Mapping[str, Any], cfg: DictConfig) -> tuple[str, ...]:
+    def requested_inputs(cls, settings: ObjectiveSettings, cfg: DictConfig) -> tuple[str, ...]:
         return () if param_spec(cfg).relative_to == "first_view" else cls.inputs
 
     def prepare(self, datamodule: Any) -> None:
         """Estimate the parameter mean/std from a seeded sample of the training params (Appendix A.1:
         the augmentation sampler over the dataset's image sizes; or view pairs' group elements),
         identical on every rank."""
-        seed, count = self.settings["param_stats_seed"], self.settings["param_stats_samples"]
+        seed, count = self.settings.param_stats_seed, self.settings.param_stats_samples
         self.param_normalizer.fit(datamodule.sample_param_vectors(count, seed))
 
     def forward(self, batch: Batch, feats: Features) -> dict[str, torch.Tensor]:
-        mode, params = self.settings["head_batches"], batch["params"]
+        mode, params = self.settings.head_batches, batch["params"]
         if self.param_layout.relative_to == "first_view":  # SIE's baselines: view 2 predicted from view 1 (src/models.py)
             z_1, z_2 = apply_heads(self.embed, mode, feats["views"])
             z_pred = self.predict(z_1, params[1])
-            return {"loss": equimod_loss([z_2], [z_pred], self.settings["temperature"], self.settings["loss_variant"],
+            return {"loss": equimod_loss([z_2], [z_pred], self.settings.temperature, self.settings.loss_variant,
                                          self.gather_distributed)}
         # joint: g' on [original; views] (3N rows), encoder and u on all views (2N), as src/model.py forward
         z_original, *z_views = apply_heads(self.embed, mode, [feats["original"], *feats["views"]])
         z_preds = apply_heads(self.predict, mode, [z_original] * len(params), params)
-        loss = equimod_loss(z_views, z_preds, self.settings["temperature"], self.settings["loss_variant"],
+        loss = equimod_loss(z_views, z_preds, self.settings.temperature, self.settings.loss_variant,
                             self.gather_distributed)
         return {"loss": loss}

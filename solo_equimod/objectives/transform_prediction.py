@@ -7,7 +7,8 @@ k classes (`augment/pretext.py`: flips, colour inversion, grayscale, four-fold r
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, ClassVar, Mapping
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar
 
 import torch
 from lightly.models.modules.heads import ProjectionHead
@@ -18,33 +19,40 @@ from torch.nn import functional as F
 from solo_equimod.augment.pretext import TASKS, task_crop, task_sample
 from solo_equimod.data.batch import Batch
 from solo_equimod.data.datasets import DATASET_INFO
-from solo_equimod.objectives.base import Features, Objective, ObjectiveContext
+from solo_equimod.objectives.base import Features, Objective, ObjectiveContext, ObjectiveSettings
+from solo_equimod.settings import setting
+
+
+@dataclass
+class TransformPredictionSettings(ObjectiveSettings):
+    weight: float = setting(1.0, "weight of the task's cross-entropy",
+                            source="equivariant_tasks.py: loss = equi_loss + cls_loss (the probe's)", ge=0)
+    task: str = setting("four_fold_rotation", "the transformations to tell apart", source="equivariant_tasks.py",
+                        choices=tuple(TASKS))
+    crop_size: int = setting(32, "side of the task's crop", source="base_transform: RandomCrop(32)", ge=1)
+    jigsaw_min_scale: float = setting(0.08, "jigsaw's smallest RandomResizedCrop scale",
+                                      source="torchvision's default scale (0.08, 1)", gt=0, le=1)
+    hidden_dim: int = setting(2048, "hidden width of the head",
+                              source="CIFAR_Network.projector: Linear(512, 2048) -> ReLU -> Linear(2048, k)", ge=1)
 
 
 class TransformPrediction(Objective):
     """Cross-entropy of the transformation class predicted from h(t_r(x)), r drawn per image."""
 
-    DEFAULTS: ClassVar[dict[str, Any]] = {
-        "weight": 1.0,  # equi_loss alone (equivariant_tasks.py: loss = equi_loss + cls_loss, the probe's)
-        "task": "four_fold_rotation",
-        "crop_size": 32,  # base_transform: RandomCrop(32) (jigsaw: RandomResizedCrop(32))
-        "jigsaw_min_scale": 0.08,  # jigsaw's RandomResizedCrop(size=32): torchvision's default scale (0.08, 1)
-        "hidden_dim": 2048,  # CIFAR_Network.projector: Linear(512, 2048) -> ReLU -> Linear(2048, k)
-    }
-    CHOICES: ClassVar[dict[str, tuple[Any, ...]]] = {"task": tuple(TASKS)}
+    SETTINGS: ClassVar[type[ObjectiveSettings]] = TransformPredictionSettings
     encodes: ClassVar[tuple[str, ...]] = ("extras.transform_prediction.image",)
     encodes_apart: ClassVar[bool] = True  # the official network sees only the task images
 
-    def __init__(self, settings: Mapping[str, Any], context: ObjectiveContext) -> None:
+    def __init__(self, settings: TransformPredictionSettings, context: ObjectiveContext) -> None:
         super().__init__(settings, context)
-        hidden, classes = int(self.settings["hidden_dim"]), TASKS[self.settings["task"]].num_classes
+        hidden, classes = settings.hidden_dim, TASKS[settings.task].num_classes
         self.head = ProjectionHead([(context.features_dim, hidden, None, nn.ReLU()), (hidden, classes, None, None)])
 
     @classmethod
-    def extras(cls, settings: Mapping[str, Any], cfg: DictConfig) -> dict[str, Callable[[torch.Tensor], Any]]:
+    def extras(cls, settings: TransformPredictionSettings, cfg: DictConfig) -> dict[str, Callable[[torch.Tensor], Any]]:
         """"transform_prediction": {"image": the transformed, normalised crop, "label": its class}."""
-        info, task = DATASET_INFO[cfg.data.dataset], settings["task"]
-        crop = task_crop(task, int(settings["crop_size"]), float(settings["jigsaw_min_scale"]))
+        info, task = DATASET_INFO[cfg.data.dataset], settings.task
+        crop = task_crop(task, settings.crop_size, settings.jigsaw_min_scale)
         return {"transform_prediction": functools.partial(task_sample, task=task, crop=crop, mean=info.mean,
                                                           std=info.std)}
 
