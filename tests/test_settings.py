@@ -10,8 +10,9 @@ from typing import Optional
 
 import pytest
 from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import ConfigCompositionException, ValidationError
+from omegaconf.errors import ValidationError
 
 from solo_equimod.augment.policy import AugmentationSettings
 from solo_equimod.config import PretrainConfig
