@@ -135,10 +135,20 @@ def parse_settings(declaration: type[Settings], given: Mapping[str, Any] | DictC
 
 
 def _type_name(declaration: type[Settings], field: dataclasses.Field) -> str:
+    """`int`, `list[int]`, `str or null` (Optional), `any`."""
     hint = typing.get_type_hints(declaration)[field.name]
-    text = getattr(hint, "__name__", None) if typing.get_origin(hint) is None else str(hint)
-    return (text or str(hint)).replace("typing.", "").replace("Optional[", "").rstrip("]") + \
-        (" or null" if type(None) in typing.get_args(hint) else "")
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) is typing.Union and type(None) in args:
+        inner = next(a for a in args if a is not type(None))
+        return f"{_hint_text(inner)} or null"
+    return _hint_text(hint)
+
+
+def _hint_text(hint: Any) -> str:
+    if hint is Any:
+        return "any"
+    return hint.__name__ if isinstance(hint, type) and typing.get_origin(hint) is None else \
+        str(hint).replace("typing.", "")
 
 
 def settings_table(declaration: type[Settings], prefix: str) -> str:
@@ -151,7 +161,7 @@ def settings_table(declaration: type[Settings], prefix: str) -> str:
 def _table_rows(declaration: type[Settings], prefix: str) -> list[str]:
     rows, defaults = [], declaration()
     for field in dataclasses.fields(declaration):
-        default, key = getattr(defaults, field.name), f"{prefix}.{field.name}"
+        default, key = getattr(defaults, field.name), f"{prefix}.{field.name}" if prefix else field.name
         if isinstance(default, Settings):
             rows += _table_rows(type(default), key)
             continue

@@ -130,3 +130,17 @@ def test_hydra_types_method_and_objective_settings_at_composition() -> None:
             with pytest.raises((ConfigCompositionException, ValidationError)) as err:
                 compose(config_name="byol_equimod", overrides=[override])
             assert key in str(err.value) + str(err.value.__cause__), override
+
+
+def test_reference_tables_come_from_the_declarations(capsys: pytest.CaptureFixture[str]) -> None:
+    """`python -m solo_equimod.reference NAME`: CARE's chunks row as its official script sets it, and
+    an unknown name is a one-line error with status 2."""
+    from solo_equimod.reference import main
+
+    assert main(["care"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("## Objective `care`\n")
+    assert "| `objectives.care.chunks` | int | `16` | >= 1 | chunks per process; the rows of a chunk share one pair " \
+           "of augmentations | cifar10.sh --equiv-splits 16; ImageNet-100 --equiv-splits-per-gpu 4 |" in out
+    assert main(["nope"]) == 2
+    assert capsys.readouterr().err.startswith("error: no settings named 'nope'; valid: pretrain, augmentations, simclr")
