@@ -8,6 +8,7 @@ from __future__ import annotations
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from solo_equimod.backbones import PINNED_BEFORE as BACKBONE_PINNED_BEFORE
+from solo_equimod.config import complete_method_kwargs
 from solo_equimod.config_version import CONFIG_VERSION
 from solo_equimod.methods import METHODS
 from solo_equimod.objectives import OBJECTIVES
@@ -15,8 +16,11 @@ from solo_equimod.objectives.compose import canonical_config
 
 
 def pin_saved_config(cfg: DictConfig | dict) -> DictConfig:
-    """The canonical form of a saved config, with the keys it predates pinned to their old values."""
+    """The canonical form of a saved config, completed with today's declared defaults (as a new
+    config is), with the keys it predates pinned to their old values."""
     cfg = canonical_config(cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg))
+    if cfg.method in METHODS:
+        cfg = complete_method_kwargs(cfg)
     version = int(cfg.get("config_version") or 1)
     with open_dict(cfg):
         for introduced in range(version + 1, CONFIG_VERSION + 1):

@@ -132,3 +132,21 @@ def test_unknown_backbone_and_optimizer_are_named(tmp_path):
         pretrain(tiny_pretrain_cfg("simclr", tmp_path, **{"data.format": "tfrecord"}))
 
 
+
+
+def test_a_config_saved_with_some_method_kwargs_matches_its_completed_rerun(tmp_path):
+    """Configs and checkpoints written before every setting was saved name only the keys they set;
+    `auto_resume` compares them completed with the declared defaults, so the run still continues."""
+    from omegaconf import OmegaConf
+
+    from solo_equimod.checkpoints import differing_keys
+    from solo_equimod.versions import pin_saved_config
+
+    raw = tiny_pretrain_cfg("simclr", tmp_path, **{"method_kwargs.temperature": 0.3})
+    cfg = validate(raw)
+    assert set(cfg.method_kwargs) > set(raw.method_kwargs)  # completed: every declared setting written out
+    saved = OmegaConf.to_container(cfg, resolve=True)
+    saved["method_kwargs"] = OmegaConf.to_container(raw.method_kwargs)  # as saved before
+    assert differing_keys(OmegaConf.to_container(pin_saved_config(saved), resolve=True), cfg) == []
+    saved["method_kwargs"]["temperature"] = 0.4
+    assert differing_keys(OmegaConf.to_container(pin_saved_config(saved), resolve=True), cfg) == ["method_kwargs"]
