@@ -41,6 +41,7 @@ CONFIGS = sorted(str(p.relative_to(PRETRAIN).with_suffix("")) for p in PRETRAIN.
 EXPECTED_DTYPE = {"16-mixed": torch.bfloat16, "bf16-mixed": torch.bfloat16, "32-true": torch.float32}
 STAND_IN = {"cifar10": "synthetic", "cifar100": "synthetic", "stl10": "synthetic", "imagenet": "synthetic",
             "imagenet100": "synthetic", "3diebench": "factors3d"}
+SIZE = 32  # the largest view side: ImageNet's 224 px (3DIEBench's 256) scaled down with everything sized like it
 TINY_WIDTH = 8  # tiny_cnn width: 4 * 8 = 32 feature dimensions
 FEATURE_DIMS = {"resnet18": 512, "resnet50": 2048}  # the declared backbones' widths (tiny_cnn: 4 * width)
 BATCH = 16
@@ -64,7 +65,7 @@ def tiny(cfg: DictConfig, tmp_path: Path) -> DictConfig:
     batch = max(BATCH, 2 * care.chunks) if care is not None else BATCH  # CARE's chunks need >= 2 images each
     dataset = STAND_IN.get(cfg.data.dataset, cfg.data.dataset)
     overrides: dict[str, Any] = {
-        "backbone": {"name": "tiny_cnn", "kwargs": {"width": TINY_WIDTH}},
+        "backbone.name": "tiny_cnn", "backbone.kwargs": {"width": TINY_WIDTH},
         "data.dataset": dataset, "data.train_path": None, "data.val_path": None, "data.num_workers": 0,
         "data.download": False, "data.synthetic_size": batch if dataset == "synthetic" else None,
         "data.num_classes": None,
@@ -73,6 +74,8 @@ def tiny(cfg: DictConfig, tmp_path: Path) -> DictConfig:
         "devices": 1, "num_nodes": 1, "strategy": "auto", "sync_batchnorm": False, "accelerator": "cpu",
         "max_epochs": 1, "max_steps": 1, "limit_train_batches": 1, "limit_val_batches": 0,
     }
+    overrides.update({f"method_kwargs.{k}": TEST_HEAD_WIDTH for k, v in cfg.method_kwargs.items()
+                      if k.endswith("output_dim") and v > TEST_HEAD_WIDTH})  # VICReg's 8192-d covariances
     if care is not None and care.images_per_process is not None:
         overrides["objectives.care.images_per_process"] = batch
     if "equimod" in cfg.objectives:
@@ -81,9 +84,24 @@ def tiny(cfg: DictConfig, tmp_path: Path) -> DictConfig:
         overrides["method_kwargs.equi_dim"] = cfg.method_kwargs.get("equi_dim", 256) * 4 * TINY_WIDTH // declared_dim
     if cfg.method == "mocov2":
         overrides["method_kwargs.queue_size"] = 4 * batch
+    overrides.update(scaled_sizes(cfg))
     for key, value in overrides.items():  # replaced, not merged: the declared backbone's kwargs go too
         OmegaConf.update(cfg, key, value, merge=False, force_add=True)
     return narrow_heads(cfg, TEST_HEAD_WIDTH)
+
+
+def scaled_sizes(cfg: DictConfig) -> dict[str, Any]:
+    """Overrides that shrink the views so the first is `SIZE` px: every crop size, the original view's
+    resize and centre crop, and the objectives' own view sizes, in proportion (nothing when it is
+    `SIZE` or smaller already). The step's arithmetic, hence its precision, does not depend on them."""
+    factor = SIZE / cfg.augmentations[0].crop_size
+    if factor >= 1:
+        return {}
+    size = lambda px: max(8, round(px * factor))  # noqa: E731
+    keys = [f"augmentations.{i}.crop_size" for i in range(len(cfg.augmentations))]
+    keys += ["data.original.resize", "data.original.center_crop", "objectives.care.augmentation.crop_size",
+             "objectives.rotation.crop_size"]
+    return {key: size(OmegaConf.select(cfg, key)) for key in keys if OmegaConf.select(cfg, key) is not None}
 
 
 @dataclass

@@ -13,6 +13,11 @@ filters: triangle for bilinear, Keys a=-0.5 for bicubic, widened by the scale wh
 zero outside the crop: so the per-sample crops of different sizes are two batched matrix products.
 Float images and GPU resizes in torchvision skip the intermediate uint8 rounding; we keep it
 everywhere, so a view is the same on every device.
+
+Everything here computes in float32 with autocast off (`apply_batch`), whatever the caller's
+context: CARE draws its views inside the training step, where mixed precision would run the resize
+products in bfloat16 / float16 (which hold 0..255 levels only to 2-3 digits) and mix dtypes in the
+per-row updates. Under autocast a view is therefore exactly the view without it.
 """
 
 from __future__ import annotations
@@ -148,8 +153,13 @@ def _blur(x: torch.Tensor, sigma: torch.Tensor, kernel_size: int) -> torch.Tenso
 
 def apply_batch(images: torch.Tensor, params: BatchViewParams, policy: ViewPolicy) -> torch.Tensor:
     """uint8 (B, 3, H, W) images -> uint8 (B, 3, S, S) views (S = `policy.crop_size`), on the images'
-    device; view b equals `apply_view_params(images[b], params.row(b), policy)` up to float rounding."""
-    p = params.to(images.device)
+    device; view b equals `apply_view_params(images[b], params.row(b), policy)` up to float rounding.
+    Computed in float32 with autocast disabled, so the same under mixed precision as without."""
+    with torch.autocast(images.device.type, enabled=False):
+        return _apply_float32(images, params.to(images.device), policy)
+
+
+def _apply_float32(images: torch.Tensor, p: BatchViewParams, policy: ViewPolicy) -> torch.Tensor:
     x = resized_crop(images, p.crop, policy.crop_size, policy.interpolation)
     x = torch.where(p.flip[:, None, None, None], x.flip(-1), x)
     factors = p.factors[:, :, None, None, None]  # (B, 4, 1, 1, 1): one factor per operation
