@@ -44,7 +44,7 @@ STAND_IN = {"cifar10": "synthetic", "cifar100": "synthetic", "stl10": "synthetic
 SIZE = 32  # the largest view side: ImageNet's 224 px (3DIEBench's 256) scaled down with everything sized like it
 TINY_WIDTH = 8  # tiny_cnn width: 4 * 8 = 32 feature dimensions
 FEATURE_DIMS = {"resnet18": 512, "resnet50": 2048}  # the declared backbones' widths (tiny_cnn: 4 * width)
-BATCH = 16
+BATCH = 8  # images per step (CARE: two per chunk); the per-image loaders dominate the time
 
 
 def compose_config(name: str) -> DictConfig:
