@@ -5,7 +5,7 @@ bfloat16 on CPU), which also reaches code called from the step that autocast was
 the batched augmentation (CARE draws its views inside the step; 0..255 levels and resize weights
 need float32, and its per-row updates need one dtype) and our losses, whose Gram-matrix differences
 (CARE), logits (EquiMod) and covariances (SIE) lose most of their digits in 8-bit mantissas.
-`float32_region` runs such a function in float32 with autocast off, so its result under mixed
+`float32_region` runs such a function in (at least) float32 with autocast off, so its result under mixed
 precision equals its result on the same inputs at full precision.
 """
 
@@ -20,9 +20,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _as_float32(value: Any) -> Any:
-    """Floating-point tensors (also inside lists and tuples) as float32; anything else as is."""
+    """Half-precision tensors (also inside lists and tuples) as float32; float64 and anything else as is."""
     if isinstance(value, torch.Tensor):
-        return value.float() if value.is_floating_point() else value
+        return value.float() if value.is_floating_point() and value.element_size() < 4 else value
     if isinstance(value, (list, tuple)):
         return type(value)(_as_float32(v) for v in value)
     return value
@@ -40,9 +40,9 @@ def _first_tensor(values: Any) -> torch.Tensor | None:
 
 
 def float32_region(fn: F) -> F:
-    """`fn` with its floating-point tensor arguments cast to float32 and autocast disabled on the
-    device of its first tensor argument (casts are differentiable: gradients flow back in the
-    callers' dtypes)."""
+    """`fn` with its float16 / bfloat16 tensor arguments cast to float32 (float64 kept, as the
+    reference tests use) and autocast disabled on the device of its first tensor argument (casts are
+    differentiable: gradients flow back in the callers' dtypes)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
