@@ -57,7 +57,9 @@ def compose_config(name: str) -> DictConfig:
 
 def tiny(cfg: DictConfig, tmp_path: Path) -> DictConfig:
     """`cfg` at test scale: tiny_cnn, stand-in data, one process on CPU, one batch of one step, heads
-    `TEST_HEAD_WIDTH` wide. The precision, method and objectives stay as declared."""
+    (hidden and output) `TEST_HEAD_WIDTH` wide, views `SIZE` px, a short MoCo queue, fewer EquiMod
+    statistics samples, SIE's equivariant share of the narrower features. The precision, method and
+    objectives (with their weights and chunks) stay as declared."""
     cfg = validate(cfg)
     declared = cfg.backbone.name
     declared_dim = FEATURE_DIMS.get(declared, 4 * cfg.backbone.kwargs.get("width", 32))
@@ -137,6 +139,14 @@ def train_one_step(cfg: DictConfig) -> StepRecord:
     trainer.fit(model, datamodule=datamodule)
     assert len(recorder.losses) == 1, "the step did not run"
     return StepRecord(recorder.losses[0], dtypes)
+
+
+def test_every_shipped_config_is_walked() -> None:
+    """No pretraining config below scripts/pretrain escapes the parametrisation (augmentation lists and
+    `_`-prefixed shared parts are not configs of their own)."""
+    shipped = {str(p.relative_to(PRETRAIN).with_suffix("")) for p in PRETRAIN.rglob("*.yaml")
+               if not p.name.startswith("_") and p.parent.name != "augmentations"}
+    assert shipped == set(CONFIGS) and len(CONFIGS) >= 80
 
 
 @pytest.mark.parametrize("config", CONFIGS)
