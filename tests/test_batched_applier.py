@@ -111,3 +111,24 @@ def test_every_operation_alone_on_a_hand_made_case() -> None:
                                  sigma=torch.tensor([0.8]), **flags)
         got = apply_batch(image[None].to(DEVICE), params, policy)[0].cpu()
         assert torch.equal(got, apply_view_params(image, params.row(0), policy)), case
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_views_under_autocast_equal_the_views_without(dtype: torch.dtype) -> None:
+    """CARE applies views inside the training step, under `16-mixed`'s autocast: a policy with every
+    augmentation on (each flag drawn with probability 1, jitter in random orders, solarize at a
+    mid threshold) gives exactly the views it gives without autocast, same images and parameters."""
+    policy = dataclasses.replace(_policies("imagenet/augmentations/byol.yaml")[1], crop_size=48, flip_prob=1.0,
+                                 jitter_prob=1.0, gray_prob=1.0, blur_prob=1.0, solarize_prob=1.0)
+    images = _images(8, 64, 80, seed=3).to(DEVICE)
+    params = sample_views(policy, torch.full((8,), 64), torch.full((8,), 80), torch.Generator().manual_seed(4))
+    assert all(bool(getattr(params, flag).all()) for flag in ("flip", "jitter", "gray", "blur", "solarize"))
+    reference = apply_batch(images, params, policy)
+    with torch.autocast(DEVICE.type, dtype=dtype):
+        mixed = apply_batch(images, params, policy)
+    assert mixed.dtype == torch.uint8 and torch.equal(mixed, reference)
+    # and the jitter alone (gray after it would hide colour differences), with the same draw
+    no_gray = dataclasses.replace(policy, gray_prob=0.0)
+    with torch.autocast(DEVICE.type, dtype=dtype):
+        mixed = apply_batch(images, params, no_gray)
+    assert torch.equal(mixed, apply_batch(images, params, no_gray))

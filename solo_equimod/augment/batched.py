@@ -13,6 +13,11 @@ filters: triangle for bilinear, Keys a=-0.5 for bicubic, widened by the scale wh
 zero outside the crop: so the per-sample crops of different sizes are two batched matrix products.
 Float images and GPU resizes in torchvision skip the intermediate uint8 rounding; we keep it
 everywhere, so a view is the same on every device.
+
+`apply_batch` computes in float32 with autocast off (`solo_equimod.precision.float32_region`),
+whatever the caller's context: CARE draws its views inside the training step, where mixed precision
+would run the resize products in bfloat16 / float16 (which hold 0..255 levels only to 2-3 digits)
+and mix dtypes in the per-row updates. Under autocast a view is exactly the view without it.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import torch.nn.functional as nnf
 
 from solo_equimod.augment.params import JITTER_OPS, BatchViewParams
 from solo_equimod.augment.policy import ViewPolicy
+from solo_equimod.precision import float32_region
 
 GRAY_WEIGHTS = (0.2989, 0.587, 0.114)  # torchvision's rgb_to_grayscale
 _SUPPORT = {"bilinear": 1.0, "bicubic": 2.0}  # half the filter width at scale 1
@@ -146,9 +152,11 @@ def _blur(x: torch.Tensor, sigma: torch.Tensor, kernel_size: int) -> torch.Tenso
     return y.reshape(n, c, h, w).round_()
 
 
+@float32_region
 def apply_batch(images: torch.Tensor, params: BatchViewParams, policy: ViewPolicy) -> torch.Tensor:
     """uint8 (B, 3, H, W) images -> uint8 (B, 3, S, S) views (S = `policy.crop_size`), on the images'
-    device; view b equals `apply_view_params(images[b], params.row(b), policy)` up to float rounding."""
+    device; view b equals `apply_view_params(images[b], params.row(b), policy)` up to float rounding.
+    Computed in float32 with autocast disabled, so the same under mixed precision as without."""
     p = params.to(images.device)
     x = resized_crop(images, p.crop, policy.crop_size, policy.interpolation)
     x = torch.where(p.flip[:, None, None, None], x.flip(-1), x)

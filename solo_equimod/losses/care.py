@@ -11,13 +11,19 @@ embeddings Z1, Z2 (n x D, L2-normalised by the model, not here), G = Z Z^T witho
 and the loss is the mean over chunks. Chunks stay within one process (the official code's
 `--equiv-splits-per-gpu`), so nothing is gathered: DDP's mean over processes is the mean over all
 chunks of the global batch.
+
+The loss computes in float32 with autocast off (`solo_equimod.precision`): under mixed precision the
+Gram differences of nearly equal matrices would keep only bfloat16's / float16's 2-3 digits.
 """
 
 from __future__ import annotations
 
 import torch
 
+from solo_equimod.precision import float32_region
 
+
+@float32_region
 def care_loss(z1: torch.Tensor, z2: torch.Tensor, num_chunks: int) -> torch.Tensor:
     """Mean over chunks of 2 * mean over rows of the squared off-diagonal Gram-row differences."""
     if z1.shape != z2.shape or z1.ndim != 2:

@@ -16,6 +16,9 @@ image's embedding and each view's augmentation.
 With one view (view 2 predicted from view 1 on datasets of renderings), "paper" contrasts z'_2 with
 the other images' z'_2 and "official" is NT-Xent over the 2N rows [z'_2; zhat'_2], the SIE
 repository's SimCLR+EquiMod baseline (src/models.py SimCLREquiMod).
+
+Both compute in float32 with autocast off (`solo_equimod.precision`): under mixed precision the
+logits at temperature 0.2 would otherwise keep only 2-3 digits.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from lightly.loss import NTXentLoss
 from lightly.utils import dist
+
+from solo_equimod.precision import float32_region
 
 Variant = Literal["paper", "official"]
 VARIANTS: tuple[str, ...] = ("paper", "official")
@@ -53,6 +58,7 @@ def _paper_loss(z_views: Sequence[torch.Tensor], z_preds: Sequence[torch.Tensor]
     return F.cross_entropy(logits, torch.zeros(v * n, dtype=torch.long, device=anchors.device))
 
 
+@float32_region
 def equimod_loss(
     z_views: Sequence[torch.Tensor],
     z_preds: Sequence[torch.Tensor],

@@ -11,6 +11,9 @@ information shared by the parts is decorrelated too), gathered over processes; v
 VICReg variance (unbiased, 1e-4 under the square root) and covariance (off-diagonal squares over
 (rows - 1), divided by the dimension) terms. Rows are the gathered batch, i.e. the official code's
 configured global batch, since incomplete batches are dropped.
+
+The loss computes in float32 with autocast off (`solo_equimod.precision`): under mixed precision the
+variance and covariance terms would otherwise keep only 2-3 digits.
 """
 
 from __future__ import annotations
@@ -20,11 +23,14 @@ from lightly.loss.vicreg_loss import covariance_loss, variance_loss
 from lightly.utils import dist
 from torch.nn import functional as F
 
+from solo_equimod.precision import float32_region
+
 
 def _gathered(x: torch.Tensor, gather_distributed: bool) -> torch.Tensor:
     return torch.cat(dist.gather(x)) if gather_distributed and dist.world_size() > 1 else x
 
 
+@float32_region
 def sie_loss(inv: tuple[torch.Tensor, torch.Tensor] | None, eq: tuple[torch.Tensor, torch.Tensor], pred: torch.Tensor,
              sim_coeff: float = 10.0, std_coeff: float = 10.0, cov_coeff: float = 1.0, equi_factor: float = 0.45,
              pred_std: bool = True, gather_distributed: bool = False) -> dict[str, torch.Tensor]:
