@@ -19,6 +19,15 @@ STEP_CHECKPOINT_DIR = "steps"
 _STEP_FILE = re.compile(r"^epoch=(\d+)-step=(\d+)\.ckpt$")
 
 
+def free_name(folder: Path, base: str) -> str:
+    """`base`, or `base-2`, `base-3`, ... : the first that does not exist in `folder`."""
+    name, n = base, 1
+    while (folder / name).exists():
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
 def link_checkpoint(path: Path, target: Path) -> None:
     """`target` := `path`: a hard link (a copy where links are not supported) made under a temporary
     name of its own and renamed over `target`, so the atomic writer's `.tmp` is never a link."""
