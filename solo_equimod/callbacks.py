@@ -149,13 +149,14 @@ class NonFiniteLossGuard(pl.Callback):
         cfg = pl_module.hparams["cfg"]
         lr = float(cfg["optimizer"]["lr"])
         lower = min(lr / 10, SUGGESTED_LR_CAP)
-        fresh = free_name(Path(cfg["checkpoint"]["dir"]), str(cfg["name"]))
+        folder, name = Path(cfg["checkpoint"]["dir"]), str(cfg["name"])
+        advice = self._checkpoint_advice(folder / name / "last.ckpt", pl_module)
         raise FloatingPointError(
             f"non-finite loss {value} in optimiser step {trainer.global_step} (epoch {trainer.current_epoch}, "
             f"batch {batch_idx}); loss terms: {listed}. Training stopped; the model's largest |parameter| is now "
             f"{largest_abs(pl_module.parameters()):.3g} ({self._start_largest:.3g} at the start of this session). "
-            f"{self._checkpoint_advice(Path(cfg['checkpoint']['dir']) / str(cfg['name']) / 'last.ckpt', pl_module)} "
-            f"To change the settings, start a new run: the same command with name={fresh} optimizer.lr={lower:g} "
+            f"{advice} To change the settings, start a new run: the same command with name={free_name(folder, name)} "
+            f"optimizer.lr={lower:g} "
             f"in place of its name and optimizer.lr (a tenth of this run's {lr:g}, capped at {SUGGESTED_LR_CAP:g}, "
             f"the largest lr of the shipped recipes), or with another fix; auto_resume never continues a run "
             f"with other settings."
