@@ -1,6 +1,7 @@
 """Files written so that a crash never leaves a half-written one: a temporary file beside the
 target (same filesystem, so the rename is atomic), flushed to disk, then renamed over it; on any
-failure the temporary file is removed and the old target stays as it was."""
+failure the temporary file is removed and the old target stays as it was. `create_exclusive`
+writes a file only if no other process has: the one atomic "first to create it wins"."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import csv
 import io
 import json
 import os
+import uuid
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Mapping, Sequence
 
@@ -29,6 +31,36 @@ def replace_with(path: str | Path, write: Callable[[BinaryIO], Any], tmp_name: s
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def create_exclusive(path: str | Path, data: bytes) -> bool:
+    """Create `path` holding `data`, unless it exists: True if this call created it, False if it
+    existed (then nothing of this call's is left). Among processes racing to create the same file
+    exactly one gets True, and the file is never seen half-written: the data goes to a temporary
+    file of this call's own (a unique name beside `path`), which is then hard-linked to `path`, an
+    operation that fails when the name exists. On a filesystem without hard links, `path` is opened
+    with O_EXCL instead (still exclusive, but readable while it is written)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "xb") as f:  # the umask's permissions, as `open(path, "wb")` would give
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        except OSError:  # no hard links here (some network and FUSE filesystems)
+            try:
+                with open(path, "xb") as f:
+                    f.write(data)
+            except FileExistsError:
+                return False
+        return True
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_bytes(path: str | Path, data: bytes) -> Path:

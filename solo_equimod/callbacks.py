@@ -8,15 +8,25 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 import lightning.pytorch as pl
+import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from solo_equimod import atomic
 
 STEP_CHECKPOINT_DIR = "steps"
 _STEP_FILE = re.compile(r"^epoch=(\d+)-step=(\d+)\.ckpt$")
+
+
+def free_name(folder: Path, base: str) -> str:
+    """`base`, or `base-2`, `base-3`, ... : the first that does not exist in `folder`."""
+    name, n = base, 1
+    while (folder / name).exists():
+        n += 1
+        name = f"{base}-{n}"
+    return name
 
 
 def link_checkpoint(path: Path, target: Path) -> None:
@@ -98,9 +108,34 @@ class StepCheckpoint(pl.Callback):
             path.unlink(missing_ok=True)
 
 
+# A checkpoint counts as diverged when a parameter is non-finite or its largest |parameter| exceeds
+# this multiple of the model's largest |parameter| at the session's start: training rarely grows
+# weights by 100x, a divergent step (e.g. optimizer.lr=1e30) by many orders of magnitude.
+DIVERGED_GROWTH = 100.0
+# The largest optimizer.lr of the shipped recipes: the lower lr the stop suggests never exceeds it.
+SUGGESTED_LR_CAP = 1.0
+
+
+def largest_abs(tensors: Iterable[torch.Tensor]) -> float:
+    """The largest |value| over floating-point `tensors`: nan if any value is nan, 0 if none."""
+    peaks = [t.detach().abs().amax().float().cpu() for t in tensors if t.is_floating_point() and t.numel()]
+    return float(torch.stack(peaks).amax()) if peaks else 0.0
+
+
 class NonFiniteLossGuard(pl.Callback):
-    """Stops training at the first non-finite loss, before any later checkpoint is written,
-    naming the step and the value of every logged loss term."""
+    """Stops training at the first non-finite loss, before any later checkpoint is written, naming
+    the step, the value of every logged loss term and the model's largest |parameter|, with advice
+    that works as written: a new run under a fresh, unused `name` with a lower `optimizer.lr` (a
+    changed setting is another run, which auto_resume never continues), and resuming only when the
+    run's newest checkpoint (`checkpoint.dir/name/last.ckpt`) is healthy: every parameter finite and
+    the largest |parameter| within DIVERGED_GROWTH x that of the session's start. Reads the run's
+    settings from the module's `hparams["cfg"]` (as `BaseMethod` saves them)."""
+
+    def __init__(self) -> None:
+        self._start_largest = math.nan
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._start_largest = largest_abs(pl_module.parameters())
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
@@ -111,11 +146,34 @@ class NonFiniteLossGuard(pl.Callback):
         terms = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train_")}
         listed = ", ".join(f"{k}={v:.6g}" for k, v in sorted(terms.items())) or "none logged"
         value = float(loss) if bad else "on another process"
+        cfg = pl_module.hparams["cfg"]
+        lr = float(cfg["optimizer"]["lr"])
+        lower = min(lr / 10, SUGGESTED_LR_CAP)
+        folder, name = Path(cfg["checkpoint"]["dir"]), str(cfg["name"])
+        advice = self._checkpoint_advice(folder / name / "last.ckpt", pl_module)
         raise FloatingPointError(
             f"non-finite loss {value} in optimiser step {trainer.global_step} (epoch {trainer.current_epoch}, "
-            f"batch {batch_idx}); loss terms: {listed}. Training stopped; the checkpoints written before this step "
-            f"are intact and last.ckpt (if any) is the newest of them. To retry with the same settings, run the "
-            f"same command with auto_resume.enabled=true (it continues from that checkpoint); to change "
-            f"optimizer.lr or the data, start a new run with a fresh name=... (auto_resume only continues a run "
-            f"with its own settings)."
+            f"batch {batch_idx}); loss terms: {listed}. Training stopped; the model's largest |parameter| is now "
+            f"{largest_abs(pl_module.parameters()):.3g} ({self._start_largest:.3g} at the start of this session). "
+            f"{advice} To change the settings, start a new run: the same command with name={free_name(folder, name)} "
+            f"optimizer.lr={lower:g} "
+            f"in place of its name and optimizer.lr (a tenth of this run's {lr:g}, capped at {SUGGESTED_LR_CAP:g}, "
+            f"the largest lr of the shipped recipes), or with another fix; auto_resume never continues a run "
+            f"with other settings."
         )
+
+    def _checkpoint_advice(self, last: Path, pl_module: pl.LightningModule) -> str:
+        """Whether the run's newest checkpoint `last` may be resumed from: only if it is healthy."""
+        if not last.is_file():
+            return "No checkpoint of this run was kept."
+        ckpt = torch.load(last, map_location="cpu", weights_only=True)
+        names = {name for name, _ in pl_module.named_parameters()}
+        peak = largest_abs(v for k, v in ckpt["state_dict"].items() if k in names)
+        limit = DIVERGED_GROWTH * self._start_largest
+        where = f"The run's newest checkpoint, {last} (step {ckpt['global_step']}),"
+        if math.isfinite(peak) and peak <= limit:
+            return (f"{where} holds finite parameters, the largest |parameter| {peak:.3g}, within {DIVERGED_GROWTH:g}x "
+                    f"the start's: to retry from it with the same settings, run the same command with "
+                    f"auto_resume.enabled=true.")
+        return (f"{where} already holds diverged weights (the largest |parameter| {peak:.3g}, beyond "
+                f"{DIVERGED_GROWTH:g}x the start's {self._start_largest:.3g}): do not resume from it.")

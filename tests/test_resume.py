@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -123,9 +124,12 @@ def test_non_finite_loss_stops_with_step_and_terms_and_keeps_checkpoint(tmp_path
 
     monkeypatch.setattr(SimCLR, "invariance_step", poisoned)
     cfg = _cfg(tmp_path, "nan", method="simclr_equimod")
-    with pytest.raises(FloatingPointError, match=r"optimiser step 3 .*train_loss=nan.*train_simclr_loss=nan"):
+    with pytest.raises(FloatingPointError, match=r"optimiser step 3 .*train_loss=nan.*train_simclr_loss=nan") as err:
         pretrain(cfg)
     run_dir = tmp_path / "ckpt" / "nan"
+    # a one-step NaN leaves healthy weights behind: the message says so and offers the resume
+    assert re.search(r"newest checkpoint, \S+last\.ckpt \(step 2\), holds finite parameters.*run the same command "
+                     r"with auto_resume\.enabled=true", str(err.value)), err.value
     assert sorted(p.name for p in (run_dir / "steps").iterdir()) == ["epoch=0-step=1.ckpt", "epoch=0-step=2.ckpt"]
     good = torch.load(run_dir / "steps" / "epoch=0-step=2.ckpt", weights_only=False)
     assert good["global_step"] == 2 and all(torch.isfinite(v).all() for v in good["state_dict"].values()
@@ -144,6 +148,38 @@ def test_non_finite_loss_stops_with_step_and_terms_and_keeps_checkpoint(tmp_path
     assert torch.load(last, weights_only=True)["global_step"] == 6
     assert _rows(run_dir, "csv-resumed-epoch=0-step=2")
     assert (run_dir / "csv" / "metrics.csv").read_bytes() == before["csv/metrics.csv"]
+
+
+def test_a_diverged_run_stops_with_advice_that_works_as_written(tmp_path: Path) -> None:
+    """optimizer.lr=1e30: the first step blows the weights up to ~1e29, the second one's loss is nan.
+    The step-1 checkpoint is finite but diverged, so the stop must not offer to resume from it; the
+    new run it proposes (its exact name= and optimizer.lr=) trains to the end."""
+    cfg = tiny_pretrain_cfg("simclr", tmp_path, name="huge", max_epochs=2, limit_train_batches=None,
+                            limit_val_batches=0, **{"data.synthetic_size": 48, "checkpoint.every_n_steps": 1,
+                                                    "optimizer.lr": 1e30, "method_kwargs.proj_hidden_dim": 32,
+                                                    "method_kwargs.proj_output_dim": 16})
+    with pytest.raises(FloatingPointError, match=r"non-finite loss nan in optimiser step 2 ") as err:
+        pretrain(cfg)
+    message = str(err.value)
+    run_dir = tmp_path / "ckpt" / "huge"
+    kept = torch.load(run_dir / "last.ckpt", weights_only=True)
+    peak = max(float(v.abs().max()) for k, v in kept["state_dict"].items() if v.is_floating_point()
+               and not k.endswith(("running_mean", "running_var")))
+    assert kept["global_step"] == 1 and 1e25 < peak < float("inf")
+    assert re.search(rf"newest checkpoint, \S+last\.ckpt \(step 1\), already holds diverged weights \(the "
+                     rf"largest \|parameter\| {re.escape(f'{peak:.3g}')}, beyond 100x", message), message
+    assert "largest |parameter| is now nan" in message
+    assert "auto_resume.enabled=true" not in message  # no resume is offered from diverged weights
+    advised = re.search(r"the same command with name=(\S+) optimizer\.lr=(\S+) in place of its name and "
+                        r"optimizer\.lr", message)
+    assert advised and advised.groups() == ("huge-2", "1"), message
+    before = snapshot(run_dir)
+
+    retry = OmegaConf.merge(cfg, OmegaConf.from_dotlist([f"name={advised[1]}", f"optimizer.lr={advised[2]}"]))
+    last = pretrain(retry)
+    assert last == tmp_path / "ckpt" / "huge-2" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["global_step"] == 6  # 2 epochs of 3 batches: trained to the end
+    assert snapshot(run_dir) == before  # the diverged run is left as it was
 
 
 def test_same_seed_same_losses(tmp_path: Path) -> None:

@@ -4,16 +4,19 @@ matches on everything that defines it, data included."""
 
 from __future__ import annotations
 
+import multiprocessing
 import warnings
+from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 import solo_equimod.run_dir as run_dir_module
-from solo_equimod.config import ConfigError, validate
+from solo_equimod.config import validate
+from solo_equimod.errors import ConfigError
 from solo_equimod.methods.base import BaseMethod
 from solo_equimod.run_dir import RunDirError, RunPlan, claim_run_dir, plan_run
 from solo_equimod.training import pretrain
@@ -166,3 +169,37 @@ def test_only_global_rank_zero_refuses_or_writes(tmp_path: Path, monkeypatch: py
     fresh = RunPlan(tmp_path / "ckpt" / "other")
     fresh.apply(cfg)
     assert not fresh.run_dir.exists() and (run / "config.yaml").read_text() == "x: 1\n"
+
+
+def _claim_and_apply(cfg: DictConfig, barrier: Barrier) -> None:
+    """A new run's folder steps as `pretrain` takes them (auto_resume off), both processes released
+    together before the early check and again between it and the first write: the worst case."""
+    barrier.wait()
+    run_dir = claim_run_dir(cfg)
+    barrier.wait()
+    try:
+        RunPlan(run_dir).apply(cfg)
+    except RunDirError as err:
+        assert "already holds a run (config.yaml); nothing was written" in str(err), err
+        raise SystemExit(3) from None
+
+
+def test_two_runs_started_together_with_one_name_one_wins(tmp_path: Path) -> None:
+    """Both pass the read-only check; the exclusive config.yaml decides: exactly one run gets the
+    folder, the other is refused, and the folder holds the winner's config.yaml only."""
+    assert issubclass(RunDirError, ConfigError)
+    ctx = multiprocessing.get_context("fork")
+    rounds = 30
+    for r in range(rounds):
+        cfgs = [validate(_cfg(tmp_path / f"round{r}", seed=seed)) for seed in (1, 2)]
+        barrier = ctx.Barrier(2, timeout=30)
+        procs = [ctx.Process(target=_claim_and_apply, args=(cfg, barrier)) for cfg in cfgs]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join(30)
+        codes = [proc.exitcode for proc in procs]
+        assert sorted(codes) == [0, 3], (r, codes)  # 3: refused with the claim's RunDirError
+        run = tmp_path / f"round{r}" / "ckpt" / "run"
+        winner = cfgs[codes.index(0)]
+        assert snapshot(run) == {"config.yaml": OmegaConf.to_yaml(winner, resolve=True).encode()}, r
