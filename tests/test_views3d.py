@@ -4,8 +4,11 @@ matrices, a tiny tree with known latents, the written factor bench read back, er
 from __future__ import annotations
 
 import math
+import os
 import pickle
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -20,6 +23,8 @@ from solo_equimod.data.images import CorruptImageError
 from solo_equimod.data.rotations import euler_xyz_matrix, euler_xyz_quat, relative_quat
 from solo_equimod.data.views3d import GROUPS, FolderObjects, ViewPairs
 from solo_equimod.errors import ConfigError
+
+from .conftest import snapshot
 
 
 def elementary(axis: int, angle: float) -> np.ndarray:
@@ -212,3 +217,26 @@ def test_factor_bench_is_deterministic_rotated_in_3d_and_drawn_as_3diebench() ->
     flat, tilted = (np.asarray(render("cube", scale, palette, base + d, 32), float)
                     for d in (np.zeros(7), np.array([0.8, 0, 0, 0, 0, 0, 0])))
     assert np.abs(flat - tilted).mean() > 5
+
+
+def test_factor_bench_command_refuses_a_non_empty_folder_unless_overwrite(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[1]
+    users = tmp_path / "data"
+    users.mkdir()
+    np.save(users / "train_images.npy", np.array(["/mine/0/"]))  # a user's split file
+    before = snapshot(users)
+    command = [sys.executable, "-m", "solo_equimod.data.factors3d", str(users), "--objects-per-class", "1", "1",
+               "--views", "2", "--size", "8"]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    refused = subprocess.run(command, capture_output=True, text=True, cwd=repo, env=env)
+    assert refused.returncode == 2 and snapshot(users) == before
+    assert refused.stderr.splitlines()[-1].startswith(f"error: {users} is not empty (holds train_images.npy, ...)")
+    assert "--overwrite" in refused.stderr and "Traceback" not in refused.stderr
+    written = subprocess.run([*command, "--overwrite"], capture_output=True, text=True, cwd=repo, env=env)
+    assert written.returncode == 0, written.stderr
+    assert len(np.load(users / "train_images.npy")) == len(SHAPES)  # replaced, as asked
+    fresh = tmp_path / "new"
+    assert subprocess.run(command[:3] + [str(fresh)] + command[4:], cwd=repo, env=env).returncode == 0
+    assert FolderObjects(fresh, "train").num_views == 2
+    with pytest.raises(ConfigError, match="is not empty"):  # the library function refuses too
+        write_layout(fresh, {"train": 1, "val": 1}, num_views=2, image_size=8)
