@@ -107,14 +107,15 @@ def predicts_views(cfg: DictConfig) -> bool:
 
 
 def evaluate(ckpt: Path, data: dict[str, Any], args: argparse.Namespace, equimod: bool) -> dict[str, Any]:
-    """Evaluations 1-3 of one checkpoint (reports also land next to it)."""
+    """Evaluations 1-3 of one checkpoint (reports also land next to it, in the run folder this benchmark
+    made: a rerun of an interrupted run replaces its own reports, `overwrite`)."""
     views = {"pretrained_feature_extractor": str(ckpt), "data": data, "max_images": args.max_images,
-             "num_workers": data["num_workers"]}
+             "num_workers": data["num_workers"], "overwrite": True}
     result = {
         "knn": run_knn({"pretrained_feature_extractor": str(ckpt), "data": data, "k": args.knn_k,
-                        "temperature": args.knn_t, "num_workers": data["num_workers"]}),
+                        "temperature": args.knn_t, "num_workers": data["num_workers"], "overwrite": True}),
         "linear": run_linear(OmegaConf.create({"pretrained_feature_extractor": str(ckpt), "data": data,
-                                               "max_epochs": args.linear_epochs,
+                                               "max_epochs": args.linear_epochs, "overwrite": True,
                                                "augment": args.linear_protocol == "augmented", "accelerator": "cpu"})),
         "sensitivity": run_sensitivity(views),
     }

@@ -40,6 +40,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 from torchvision.datasets import ImageFolder
 
+from solo_equimod.atomic import refuse_existing
 from solo_equimod.augment.pipeline import OriginalView, ParamPretrainTransform
 from solo_equimod.augment.policy import ViewPolicy, layout_for, policies_from_config
 from solo_equimod.data.dali_loader import (
@@ -52,6 +53,7 @@ from solo_equimod.data.dali_loader import (
 )
 from solo_equimod.data.pretrain import PretrainDataset
 from solo_equimod.data.tensor_loader import TensorPretrainLoader, decode_dataset
+from solo_equimod.errors import config_errors_exit
 
 REPO = Path(__file__).resolve().parents[1]
 CIFAR_SUBSET = Path("/work/shared/data/cifar10-subset/train")
@@ -147,7 +149,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="also write the table to this file")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="DALI gpu / tensor loader device")
     parser.add_argument("--json", type=Path, default=None, help="also write {row: images/s} here")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     args = parser.parse_args()
+    with config_errors_exit():  # before measuring: never replace a file this run did not write
+        refuse_existing([p for p in (args.out, args.json) if p is not None], args.overwrite)
     warnings.filterwarnings("ignore", message=".*is not used.*")  # the plain pipeline ignores the draws
 
     tmp = tempfile.TemporaryDirectory()

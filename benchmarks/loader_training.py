@@ -32,9 +32,11 @@ import lightning.pytorch as pl
 import torch
 from step_time import compose_run
 
+from solo_equimod.atomic import refuse_existing
 from solo_equimod.config import validate
 from solo_equimod.data.datasets import num_classes_of
 from solo_equimod.data.pretrain import PretrainDataModule
+from solo_equimod.errors import config_errors_exit
 from solo_equimod.methods import METHODS
 
 
@@ -134,7 +136,10 @@ def main() -> None:
     parser.add_argument("--precision", default=None, help="default: 32-true on CPU, the config's on CUDA")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("overrides", nargs="*", help="more config overrides, e.g. backbone.kwargs.width=16")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     args = parser.parse_args()
+    with config_errors_exit():  # before measuring: never replace a file this run did not write
+        refuse_existing([p for p in (args.json,) if p is not None], args.overwrite)
     if args.threads is not None:  # on a loaded CPU, 2 threads fight other jobs' processes: 1 is steadier
         torch.set_num_threads(args.threads)
 

@@ -26,7 +26,7 @@ for run in "$method" "${method}_equimod"; do
   # shellcheck disable=SC2086
   "$PY" main_linear.py --config-path scripts/linear/cifar --config-name linear.yaml accelerator="${ACCELERATOR:-gpu}" \
       pretrained_feature_extractor="$out/$run/last.ckpt" data.train_path="$data" data.val_path="$data" \
-      output="$out/$run/linear_table1.json" ${LINEAR_OVERRIDES:-}
+      output="$out/$run/linear_table1.json" overwrite=true ${LINEAR_OVERRIDES:-}  # its own run folder
 done
 "$PY" - "$method" "$out" <<'PY'
 import json, sys

@@ -53,7 +53,7 @@ def run_one(config: str, seed: int, out: Path) -> dict[str, Any]:
     start = time.time()
     ckpt = str(pretrain(cfg))
     train_s = time.time() - start
-    ev = {"pretrained_feature_extractor": ckpt, "seed": seed, **EVAL}
+    ev = {"pretrained_feature_extractor": ckpt, "seed": seed, "overwrite": True, **EVAL}  # reports in its own run folder
     result: dict[str, Any] = {"config": config, "seed": seed, "train_seconds": round(train_s, 1)}
     result["top1"] = run_probe("classification", ev)["top1"]
     result["rotation_r2"] = run_probe("rotation", ev)["r2"]

@@ -26,8 +26,10 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 from torch.utils.data import default_collate
 
+from solo_equimod.atomic import refuse_existing
 from solo_equimod.config import validate
 from solo_equimod.data.pretrain import build_pretrain_transform
+from solo_equimod.errors import config_errors_exit
 from solo_equimod.hydra_schemas import register_schemas
 from solo_equimod.methods import METHODS
 
@@ -107,7 +109,10 @@ def main() -> None:
                         help="each method next to its +EquiMod version")
     parser.add_argument("--runs", nargs="+", help="`label=config[,override...]`: all side by side, ratios to the first")
     parser.add_argument("--out", default=str(REPO / "benchmarks/results/step_time.json"))
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     args = parser.parse_args()
+    with config_errors_exit():  # before measuring: never replace a file this run did not write
+        refuse_existing([args.out], args.overwrite)
     torch.manual_seed(0)
     groups = [[parse_run(r) for r in args.runs]] if args.runs else \
         [[(m, m, []), (f"{m}_equimod", f"{m}_equimod", [])] for m in args.methods]

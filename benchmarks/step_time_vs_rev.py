@@ -19,6 +19,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from solo_equimod.atomic import refuse_existing
+from solo_equimod.errors import config_errors_exit
+
 REPO = Path(__file__).resolve().parents[1]
 CHILD = """
 import json, sys, torch
@@ -50,7 +53,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4, help="timed steps per round and tree")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--out", default=str(REPO / "benchmarks/results/step_time_vs_rev.json"))
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     args = parser.parse_args()
+    with config_errors_exit():  # before measuring: never replace a file this run did not write
+        refuse_existing([args.out], args.overwrite)
     new_name = args.against or "this tree"
     with tempfile.TemporaryDirectory() as tmp:
         revs = [args.rev, *([args.against] if args.against else [])]

@@ -15,6 +15,8 @@ from typing import Any, BinaryIO, Callable, Mapping, Sequence
 
 import torch
 
+from solo_equimod.errors import ConfigError
+
 
 def replace_with(path: str | Path, write: Callable[[BinaryIO], Any], tmp_name: str | None = None) -> Path:
     """Write `path` through `write(file)` on a temporary file beside it (`tmp_name`, default
@@ -86,3 +88,15 @@ def write_csv(rows: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
     writer.writeheader()
     writer.writerows(rows)
     return write_bytes(path, buf.getvalue().encode())
+
+
+def refuse_existing(paths: Sequence[str | Path], overwrite: bool, flag: str = "--overwrite") -> None:
+    """A ConfigError naming the first of `paths` that exists, unless `overwrite`: a command never
+    replaces a file it did not create unless told to. Called before anything is written."""
+    if overwrite:
+        return
+    existing = [Path(p) for p in paths if Path(p).exists()]
+    if existing:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise ConfigError(f"{existing[0]} already exists{more}; refusing to overwrite it: remove it, choose another "
+                          f"output, or pass {flag}")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from omegaconf import OmegaConf
 
@@ -61,3 +63,18 @@ def test_cli_bad_override_names_the_key(tmp_path):
                            "optimizer.lr=fast", "hydra.run.dir=" + str(tmp_path)], cwd=tmp_path,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0 and "optimizer.lr" in proc.stderr
+
+
+@pytest.mark.parametrize(("script", "args"), [
+    ("benchmarks/step_time.py", ["--out"]), ("benchmarks/step_time_vs_rev.py", ["--rev", "HEAD", "--out"]),
+    ("benchmarks/loader_training.py", ["--json"]), ("benchmarks/dali_throughput.py", ["--json"]),
+    ("benchmarks/scan_3diebench.py", ["--out"]),
+])
+def test_benchmarks_refuse_an_existing_output_before_measuring(tmp_path: Path, script: str, args: list[str]) -> None:
+    out = tmp_path / "result.json"
+    out.write_text("a user's file")
+    proc = subprocess.run([sys.executable, str(REPO / script), *args, str(out)], capture_output=True, text=True,
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 2 and out.read_text() == "a user's file"
+    assert proc.stderr.splitlines()[-1] == (f"error: {out} already exists; refusing to overwrite it: remove it, "
+                                            f"choose another output, or pass --overwrite")

@@ -121,3 +121,17 @@ def test_data_keys_a_hydra_config_leaves_null_are_the_checkpoints(tmp_path: Path
     resolved, _ = load_for_eval(kept, LinearConfig)
     assert (resolved.data.synthetic_size, resolved.data.original.resize) == (96, 36)
     assert load_for_eval(given, LinearConfig)[0].data.synthetic_size == 40
+
+
+def test_an_existing_report_is_refused_before_evaluating_unless_overwrite(
+        setup: tuple[Path, dict], capsys: pytest.CaptureFixture[str]) -> None:
+    ckpt, data = setup
+    report = ckpt.parent / "knn_custom-last.json"
+    report.write_text("a user's notes")
+    before = snapshot(ckpt.parent)
+    args = [f"data.{key}={value}" for key, value in data.items()] + ["k=3"]
+    assert eval_cli(["knn", str(ckpt), *args]) == 2 and snapshot(ckpt.parent) == before
+    assert capsys.readouterr().err == (f"error: {report} already exists; refusing to overwrite it: remove it, choose "
+                                       f"another output, or pass overwrite=true\n")
+    assert eval_cli(["knn", str(ckpt), *args, "overwrite=true"]) == 0
+    assert json.loads(report.read_text())["k"] == 3

@@ -198,7 +198,7 @@ def test_end_to_end_on_the_factor_bench_with_every_measure(tmp_path: Path) -> No
     assert set(mrr) == {"mrr", "h@1", "h@2", "h@5", "h@10"}
     assert set(json.loads((ckpt.parent / "pre_factors3d-last.json").read_text())["pre"]) == {
         "train-train", "val-val", "val-(train+val)"}
-    assert eval_main(["rotation", str(ckpt), "parts=[nope]"]) == 2  # an unknown part is an error, not ignored
+    assert eval_main(["rotation", str(ckpt), "parts=[nope]", "overwrite=true"]) == 2  # an unknown part: an error
 
 
 @pytest.mark.parametrize("config", ["simclr_equimod", "simclr_augself"])

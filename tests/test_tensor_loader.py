@@ -4,6 +4,7 @@ References: the dataset itself (indexes, labels), `apply_view_params`, `dali_loa
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,50 @@ def test_over_budget_and_mixed_sizes_are_clear_errors(tmp_path: Path, monkeypatc
     images, _ = decode_dataset(mixed, OriginalView(resize=28, center_crop=24), budget_gb=1.0)  # the stated rule
     assert images.shape == (len(mixed), 3, 24, 24)
     assert torch.equal(images[-1], OriginalView(resize=28, center_crop=24)(to_uint8_tensor(mixed[len(mixed) - 1][0])))
+
+
+@pytest.mark.parametrize(("num_bytes", "shown"), [(3_072_000, "3.1 MB (0.0031 GB)"), (999, "1.0 kB (0.0000010 GB)"),
+                                                  (314_000_000_000, "310 GB (310 GB)"), (0, "0 B (0 GB)")])
+def test_sizes_are_shown_to_two_significant_digits(num_bytes: int, shown: str) -> None:
+    assert tensor_loader.format_size(num_bytes) == shown
+
+
+def test_memory_need_is_checked_before_the_run_folder_from_headers(tmp_path: Path) -> None:
+    from solo_equimod.config import validate
+    from solo_equimod.data.checks import check_pretrain_data
+    from solo_equimod.data.datasets import build_dataset
+
+    from .conftest import tiny_pretrain_cfg
+
+    root = write_image_folder(tmp_path / "train", classes=2, per_class=5, size=(40, 30))  # 10 x 3 x 40 x 30 = 36,000 B
+    cfg = validate(tiny_pretrain_cfg("simclr", tmp_path, **{"data.dataset": "custom", "data.train_path": str(root),
+                                                   "data.format": "tensor", "data.tensor_budget_gb": 3e-5,
+                                                   "optimizer.batch_size": 2}))
+    train = build_dataset("custom", str(root), "train")
+    with pytest.raises(ConfigError, match=re.escape("(10 images of 40x30) needs 36 kB (0.000036 GB) as uint8 tensors, "
+                                                    "over data.tensor_budget_gb=3e-05 (30 kB (0.000030 GB))")):
+        check_pretrain_data(cfg, train, None)
+    cfg.data.tensor_budget_gb = 3.6e-5  # exactly the need: accepted
+    check_pretrain_data(cfg, train, None)
+
+
+def test_truncated_image_is_named_or_skipped_when_decoded(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from solo_equimod.data.datasets import build_dataset
+    from solo_equimod.data.images import CorruptImageError
+
+    root = write_image_folder(tmp_path / "train", classes=1, per_class=3, size=(16, 16))
+    bad = root / "c0" / "img_1.jpg"
+    Image.open(root / "c0" / "img_1.png").save(bad, quality=100)
+    (root / "c0" / "img_1.png").unlink()
+    data = bad.read_bytes()
+    bad.write_bytes(data[: data.index(b"\xff\xda") + 20])  # the header reads, the pixels do not
+    with pytest.raises(CorruptImageError, match=re.escape(repr(str(bad))) + ".*truncated"):
+        decode_dataset(build_dataset("custom", str(root), "train"), OriginalView(), budget_gb=1.0)
+    skipping = build_dataset("custom", str(root), "train", skip_corrupt=True)
+    with pytest.warns(UserWarning, match=re.escape(repr(str(bad)))):
+        images, _ = decode_dataset(skipping, OriginalView(), budget_gb=1.0)
+    files = [root / "c0" / name for name in ("img_0.png", "img_1.jpg", "img_2.png")]  # ImageFolder's sorted order
+    expected = [to_uint8_tensor(Image.open(files[i]).convert("RGB")) for i in (0, 2, 2)]  # the next readable one
+    assert torch.equal(images, torch.stack(expected))

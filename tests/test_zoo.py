@@ -23,7 +23,7 @@ from solo_equimod.zoo.__main__ import main as zoo_cli
 from solo_equimod.zoo.export import export_checkpoint
 from solo_equimod.zoo.manifest import add_to_manifest
 
-from .conftest import REPO, tiny_pretrain_cfg
+from .conftest import REPO, snapshot, tiny_pretrain_cfg
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -203,3 +203,25 @@ def test_the_zoo_works_from_a_non_editable_install(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(tmp_path / "site")}).stdout.splitlines()
     assert out[0].startswith(str(tmp_path / "site")) and (tmp_path / out[1]).is_file()
+
+
+def test_export_refuses_an_existing_file_or_entry_unless_overwrite(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    ckpt = _fake_trained_checkpoint(tmp_path)
+    (tmp_path / "linear.json").write_text(json.dumps({"top1": 55.5}))
+    zoo = tmp_path / "zoo"
+    zoo.mkdir()
+    (zoo / "tiny.pt").write_bytes(b"a user's file")
+    args = ["--manifest", str(zoo / "manifest.json"), "export", str(ckpt), "--eval-json", str(tmp_path / "linear.json"),
+            "--name", "tiny", "--out", str(zoo / "tiny.pt"), "--url", "tiny.pt", "--metrics-command", "m", "--write"]
+    assert zoo_cli(args) == 2 and snapshot(zoo) == {"tiny.pt": b"a user's file"}
+    assert capsys.readouterr().err == (f"error: {zoo / 'tiny.pt'} already exists; refusing to overwrite it: remove it, "
+                                       f"choose another output, or pass --overwrite\n")
+    assert zoo_cli([*args, "--overwrite"]) == 0 and (zoo / "tiny.pt").read_bytes() != b"a user's file"
+    before = snapshot(zoo)
+    new_file = {str(zoo / "tiny.pt"): str(zoo / "other.pt"), "tiny.pt": "other.pt"}
+    renamed = [new_file.get(a, a) for a in args]  # a new file, the same entry name
+    assert zoo_cli(renamed) == 2 and snapshot(zoo) == before  # neither other.pt nor the manifest written
+    assert f"{zoo / 'manifest.json'} already has an entry 'tiny'" in capsys.readouterr().err
+    assert zoo_cli([*renamed, "--overwrite"]) == 0
+    assert [m["url"] for m in json.loads((zoo / "manifest.json").read_text())["models"]] == ["other.pt"]

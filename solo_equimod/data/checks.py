@@ -33,8 +33,9 @@ def check_splits(cfg: DictConfig, train_set: Dataset, val_set: Dataset | None) -
 
 def check_pretrain_data(cfg: DictConfig, train_set: Dataset, val_set: Dataset | None) -> None:
     """`check_splits`, plus a given `data.num_classes` against the data's, the batch size against the
-    dataset size, DALI's file types, and a seeded sample of up to 256 image headers: unreadable or
-    16-bit files are named (or skipped with `data.skip_corrupt`), mixed sizes need `data.original.*`."""
+    dataset size, DALI's file types, data.format=tensor's memory need (`tensor_loader.stored_size`), and
+    a seeded sample of up to 256 image headers: unreadable or 16-bit files are named (or skipped with
+    `data.skip_corrupt`), mixed sizes need `data.original.*`."""
     check_splits(cfg, train_set, val_set)
     found = num_classes_of(train_set)
     if cfg.data.num_classes is not None and cfg.data.num_classes != found:
@@ -55,6 +56,10 @@ def check_pretrain_data(cfg: DictConfig, train_set: Dataset, val_set: Dataset | 
             raise ConfigError(f"data.format=dali reads only {'/'.join(IMAGE_EXTENSIONS)} files; {len(ignored)} "
                               f"file(s) of data.train_path would be ignored (e.g. {ignored[0]}): convert them or use "
                               f"data.format=image_folder")
+    if cfg.data.format == "tensor":
+        from solo_equimod.data.tensor_loader import stored_size
+
+        stored_size(train_set, cfg.data.original.center_crop, cfg.data.tensor_budget_gb)
     sizes = Counter(dataset_image_sizes(train_set, seed=cfg.seed))  # headers only; names unreadable files
     if cfg.data.original.center_crop is None and len(sizes) > 1:
         shown = ", ".join(f"{h}x{w}" for (h, w), _ in sizes.most_common(3))

@@ -7,19 +7,17 @@ turns every way that can go wrong into an error naming the dataset, the path and
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from torch.utils.data import Dataset, Subset
 from torchvision import datasets as tvd
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from solo_equimod.data.factors3d import Factors3D
-from solo_equimod.data.images import DECODE_ERRORS, CheckedImageFolder, CorruptImageError, mode_problem
+from solo_equimod.data.images import CheckedImageFolder, header_size
 from solo_equimod.data.synthetic import SyntheticShapes
 from solo_equimod.data.views3d import FolderObjects, ObjectViews
 
@@ -146,7 +144,8 @@ def build_dataset(name: str, root: str | None, split: str, transform: Callable |
     if name == "factors3d":
         return Factors3D(split, objects=synthetic_size if split == "train" else None, transform=transform)
     if name == "3diebench":
-        return FolderObjects(_check_root(name, root, split, must_exist=True), split, transform=transform)
+        return FolderObjects(_check_root(name, root, split, must_exist=True), split, transform=transform,
+                             skip_corrupt=skip_corrupt)
     if name in _TORCHVISION:
         path = _check_root(name, root, split, must_exist=not download)
         return _build_torchvision(name, path, split, transform, download)
@@ -167,22 +166,9 @@ def _raw_sizes(dataset: Dataset, indices: list[int]) -> list[tuple[int, int]]:
     if isinstance(dataset, tvd.STL10):  # data is (N, C, H, W)
         return [tuple(dataset.data.shape[2:4])] * len(indices)
     if isinstance(dataset, tvd.DatasetFolder):
-        sizes = []
-        for i in indices:
-            path = dataset.samples[i][0]
-            try:
-                with Image.open(path) as image:  # reads the header only
-                    (width, height), problem = image.size, mode_problem(image)
-            except DECODE_ERRORS as err:
-                problem = f"not a readable image ({err.__class__.__name__}: {err})"
-            if problem is None:
-                sizes.append((height, width))
-            elif getattr(dataset, "skip_corrupt", False):
-                warnings.warn(f"data.skip_corrupt: skipping image file {path!r}: {problem}", stacklevel=2)
-            else:
-                raise CorruptImageError(f"image file {path!r}: {problem} (data.skip_corrupt=true skips such files "
-                                        f"with a warning)")
-        return sizes
+        skip = getattr(dataset, "skip_corrupt", False)
+        found = [header_size(dataset.samples[i][0], skip) for i in indices]
+        return [(height, width) for width, height in filter(None, found)]
     raise TypeError(
         f"dataset_image_sizes: unsupported dataset type {type(dataset).__name__}; expected one "
         "from build_dataset (SyntheticShapes, CIFAR10/100, STL10, ImageFolder) or a Subset of one"

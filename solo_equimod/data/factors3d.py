@@ -8,9 +8,10 @@ spot_phi) of hue `spot_hue`: the 7 latents of 3DIEBench, drawn as its data READM
 is seeded by (seed, split, object, view), so `data.dataset: factors3d` renders on the fly without
 files, and
 
-    python -m solo_equimod.data.factors3d OUT_DIR [--objects-per-class N] [--views V] [--size S]
+    python -m solo_equimod.data.factors3d OUT_DIR [--objects-per-class N] [--views V] [--size S] [--overwrite]
 
-writes it in 3DIEBench's layout (`<synset>/<object>/image_k.jpg`, `latent_k.npy`,
+writes it (into a new or empty folder; `--overwrite` to replace files of the same names) in
+3DIEBench's layout (`<synset>/<object>/image_k.jpg`, `latent_k.npy`,
 `train_images.npy`, `val_images.npy`, `all_latents_{train,val}.npy`) for `data.dataset: 3diebench`.
 3DIEBench itself is 17 GB of Blender renderings; this renders 32 px images in about a millisecond.
 """
@@ -30,6 +31,7 @@ from PIL import Image
 
 from solo_equimod.data.rotations import euler_xyz_matrix
 from solo_equimod.data.views3d import LATENT_NAMES, ObjectViews
+from solo_equimod.errors import ConfigError, config_errors_exit
 
 SHAPES: tuple[str, ...] = ("arrow", "cube", "cylinder", "lblock", "pyramid", "torus")  # sorted: class index order
 OBJECTS_PER_CLASS: dict[str, int] = {"train": 64, "val": 16}
@@ -228,9 +230,17 @@ def _cached_render(data: Factors3D, index: int, view: int) -> np.ndarray:
 
 
 def write_layout(out_dir: str | Path, objects_per_class: dict[str, int] | None = None, num_views: int = NUM_VIEWS,
-                 image_size: int = IMAGE_SIZE, seed: int = 0) -> Path:
-    """The factor bench in 3DIEBench's layout under `out_dir` (see the module docstring)."""
+                 image_size: int = IMAGE_SIZE, seed: int = 0, overwrite: bool = False) -> Path:
+    """The factor bench in 3DIEBench's layout under `out_dir` (see the module docstring). `out_dir` must
+    be new or empty unless `overwrite`: files of the same names (a real 3DIEBench's split files) would
+    be replaced, so a ConfigError is raised before anything is written."""
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} is a file; the factor bench is written into a folder (new or empty)")
+    if not overwrite and out.is_dir() and any(out.iterdir()):
+        shown = ", ".join(sorted(p.name for p in out.iterdir())[:3])
+        raise ConfigError(f"{out} is not empty (holds {shown}, ...); refusing to write the factor bench over files it "
+                          f"did not create: choose a new or empty folder, or pass --overwrite")
     for split, per_class in (objects_per_class or OBJECTS_PER_CLASS).items():
         data = Factors3D(split, len(SHAPES) * per_class, num_views, image_size, seed)
         entries, all_latents = [], []
@@ -256,9 +266,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--views", type=int, default=NUM_VIEWS)
     parser.add_argument("--size", type=int, default=IMAGE_SIZE)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--overwrite", action="store_true", help="write into a non-empty folder, replacing files "
+                        "of the same names")
     args = parser.parse_args(argv)
     train, val = args.objects_per_class
-    out = write_layout(args.out_dir, {"train": train, "val": val}, args.views, args.size, args.seed)
+    with config_errors_exit():
+        out = write_layout(args.out_dir, {"train": train, "val": val}, args.views, args.size, args.seed,
+                           args.overwrite)
     print(f"wrote {len(SHAPES) * (train + val)} objects x {args.views} views ({args.size} px) to {out}")
     return 0
 

@@ -14,12 +14,15 @@ from typing import Any, Callable
 from PIL import Image, UnidentifiedImageError
 from torchvision.datasets import ImageFolder
 
+from solo_equimod.errors import ConfigError
+
 SUPPORTED_MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "YCbCr")
 DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError)  # what PIL raises on bad files
 
 
-class CorruptImageError(RuntimeError):
-    """An image file that cannot be read, decoded, or read the same way by every loader (named)."""
+class CorruptImageError(ConfigError, RuntimeError):
+    """An image file that cannot be read, decoded, or read the same way by every loader (named). A
+    ConfigError, so commands report it in one line; still a RuntimeError for existing handlers."""
 
 
 def mode_problem(image: Image.Image) -> str | None:
@@ -28,6 +31,22 @@ def mode_problem(image: Image.Image) -> str | None:
         return None
     return (f"mode {image.mode!r} ({'16' if '16' in image.mode else '32'}-bit) is not supported: loaders disagree on "
             f"how to map it to 8 bits; convert the file to 8-bit (modes {', '.join(SUPPORTED_MODES)})")
+
+
+def header_size(path: str, skip_corrupt: bool) -> tuple[int, int] | None:
+    """(width, height) of an image file from its header (no pixels decoded); an unreadable or
+    16/32-bit file is a CorruptImageError naming it, or None with a warning under `skip_corrupt`."""
+    try:
+        with Image.open(path) as image:
+            size, problem = image.size, mode_problem(image)
+    except DECODE_ERRORS as err:
+        problem = f"not a readable image ({err.__class__.__name__}: {err})"
+    if problem is None:
+        return size
+    if skip_corrupt:
+        warnings.warn(f"data.skip_corrupt: skipping image file {path!r}: {problem}", stacklevel=2)
+        return None
+    raise CorruptImageError(f"image file {path!r}: {problem} (data.skip_corrupt=true skips such files with a warning)")
 
 
 def read_rgb(path: str) -> Image.Image:

@@ -19,6 +19,7 @@ Resize + CenterCrop), so views are cropped from that common-size image; without 
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -48,20 +49,51 @@ def _raw(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor] | None:
     return None
 
 
-def decode_dataset(dataset: Dataset, original: OriginalView, budget_gb: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(images (N, 3, H, W) uint8, targets (N,) long) of a `(PIL image, target)` dataset, checked
-    against the memory budget before anything is decoded."""
+def format_size(num_bytes: float) -> str:
+    """`num_bytes` to two significant digits in the fitting unit and in GB: '3.1 MB (0.0031 GB)'."""
+    value, unit = float(_two_digits(num_bytes)), "B"
+    for bigger in ("kB", "MB", "GB", "TB"):
+        if value < 1000:
+            break
+        value, unit = value / 1000, bigger
+    return f"{_two_digits(value)} {unit} ({_two_digits(num_bytes / 1e9)} GB)"
+
+
+def _two_digits(value: float) -> str:
+    """`value` rounded to two significant digits, in fixed notation ('0.0031', '3.1', '310')."""
+    if value == 0:
+        return "0"
+    value = round(value, 1 - math.floor(math.log10(abs(value))))
+    return f"{value:.{max(1 - math.floor(math.log10(abs(value))), 0)}f}"
+
+
+def stored_size(dataset: Dataset, center_crop: int | None, budget_gb: float) -> tuple[int, int, bool]:
+    """(height, width, cropped) of the images as they will be stored, from image headers (a sample of up
+    to 256, no pixels decoded); a ConfigError if they differ without `data.original.center_crop`, or if
+    the training set would need more than `budget_gb` as uint8 tensors. Run before the run folder is
+    claimed (`checks.check_pretrain_data`) and again by `decode_dataset`."""
     sizes = set(dataset_image_sizes(dataset))
-    if len(sizes) > 1 and original.center_crop is None:
+    if len(sizes) > 1 and center_crop is None:
         raise ConfigError(f"data.format=tensor needs images of one size, the training data has {len(sizes)} (e.g. "
                           f"{sorted(sizes)[:3]}); set data.original.resize and data.original.center_crop (e.g. 256 and "
                           "224) to store every image as its original view, or use data.format=image_folder or dali")
-    common = len(sizes) > 1
-    height, width = (original.center_crop, original.center_crop) if common else sizes.pop()
-    need = len(dataset) * 3 * height * width / 1e9  # type: ignore[arg-type]
-    if need > budget_gb:
-        raise ConfigError(f"data.format=tensor: the training set needs {need:.2f} GB as uint8 tensors, over "
-                          f"{BUDGET_KEY}={budget_gb}; raise {BUDGET_KEY} or use data.format=image_folder or dali")
+    cropped = len(sizes) > 1
+    height, width = (center_crop, center_crop) if cropped else sizes.pop()
+    count = len(dataset)  # type: ignore[arg-type]
+    need = count * 3 * height * width
+    if need > budget_gb * 1e9:
+        raise ConfigError(f"data.format=tensor: the training set ({count} images of {height}x{width}) needs "
+                          f"{format_size(need)} as uint8 tensors, over {BUDGET_KEY}={budget_gb} "
+                          f"({format_size(budget_gb * 1e9)}); raise {BUDGET_KEY} or use data.format=image_folder or dali")
+    return height, width, cropped
+
+
+def decode_dataset(dataset: Dataset, original: OriginalView, budget_gb: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images (N, 3, H, W) uint8, targets (N,) long) of a `(PIL image, target)` dataset, checked
+    against the memory budget before anything is decoded (`stored_size`). An unreadable image is
+    the dataset's CorruptImageError naming the file (or, with `data.skip_corrupt`, replaced by the
+    next readable one with a warning, as in the other loaders): only a full decode finds truncation."""
+    height, width, common = stored_size(dataset, original.center_crop, budget_gb)
     raw = _raw(dataset)
     if raw is not None:
         return raw

@@ -16,7 +16,8 @@ SIE's measures (datasets of renderings: 3diebench, factors3d; keys: parts, max_o
   pre             predictor's nearest-neighbour rotation error, 3 modes      -> pre_<dataset>-<ckpt>.{json,png}
   mrr             MRR and H@1/2/5/10 of the predictions among an object's views -> mrr_<dataset>-<ckpt>.{json,png}
 
-Reports go next to the checkpoint (<ckpt>: its file name without .ckpt). `data.*` keys default
+Reports go next to the checkpoint (<ckpt>: its file name without .ckpt); an existing report is refused
+before anything is computed unless overwrite=true. `data.*` keys default
 to the checkpoint's pretraining data; override them to evaluate elsewhere, e.g.
 
     python -m solo_equimod.eval equivariance trained_models/simclr_equimod-custom/last.ckpt \\

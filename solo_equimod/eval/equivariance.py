@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision.transforms.v2 import functional as TF
 from tqdm import tqdm
 
-from solo_equimod.atomic import write_csv, write_json
+from solo_equimod.atomic import refuse_existing, write_csv, write_json
 from solo_equimod.augment import ParamLayout, ViewPolicy, layout_for, policies_from_config
 from solo_equimod.augment.apply import apply_view_params
 from solo_equimod.augment.pipeline import OriginalView, to_uint8_tensor
@@ -138,6 +138,7 @@ class ViewsConfig:
     num_workers: int = 2
     seed: int = 0
     output_dir: Optional[str] = None  # default: the checkpoint's folder
+    overwrite: bool = False  # replace existing report files (else refused before the evaluation runs)
 
 
 @dataclass
@@ -229,16 +230,18 @@ def run_equivariance(raw_cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
     next to the checkpoint."""
     cfg, method = load_for_eval(raw_cfg, ViewsConfig)
     require_view_predictor(method, cfg.pretrained_feature_extractor)
-    encoded = encode_views(method.backbone, view_loader(cfg, method, cfg.split), f"{cfg.split} views")
-    results = equivariance_measures(method.view_predictor, encoded)  # type: ignore[arg-type]
     ckpt = Path(cfg.pretrained_feature_extractor)
     stem = report_path(ckpt, "equivariance", cfg.data.dataset, "", cfg.output_dir)
+    outputs = {name: stem.with_name(stem.name + name) for name in (".json", ".csv", "_absolute.png", "_relative.png")}
+    refuse_existing(list(outputs.values()), cfg.overwrite, flag="overwrite=true")
+    encoded = encode_views(method.backbone, view_loader(cfg, method, cfg.split), f"{cfg.split} views")
+    results = equivariance_measures(method.view_predictor, encoded)  # type: ignore[arg-type]
     title = f"{method.cfg.method} on {cfg.data.dataset} ({cfg.split}, n={encoded.original.shape[0]})"
     report = {"method": method.cfg.method, "checkpoint": str(ckpt), "dataset": cfg.data.dataset, "split": cfg.split,
               "num_images": encoded.original.shape[0], "seed": cfg.seed, "measures": results,
-              "plots": [str(_plot(results, m, title, stem.with_name(f"{stem.name}_{m}.png")))
+              "plots": [str(_plot(results, m, title, outputs[f"_{m}.png"]))
                         for m in ("absolute", "relative")]}
     write_csv([{"augmentation": aug, "measure": m, **stats} for aug, r in results.items() for m, stats in r.items()],
-              stem.with_name(stem.name + ".csv"))
-    write_json(report, stem.with_name(stem.name + ".json"))
+              outputs[".csv"])
+    write_json(report, outputs[".json"])
     return report

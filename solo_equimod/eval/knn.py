@@ -18,7 +18,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from solo_equimod.atomic import write_json
+from solo_equimod.atomic import refuse_existing, write_json
 from solo_equimod.checkpoints import load_for_eval
 from solo_equimod.config import DataConfig
 from solo_equimod.data.batch import LabelledDataset
@@ -39,6 +39,7 @@ class KNNConfig:
     batch_size: int = 256
     num_workers: int = 2
     output: Optional[str] = None  # JSON report; default: knn_<dataset>-<checkpoint stem>.json next to the checkpoint
+    overwrite: bool = False  # replace existing report files (else refused before the evaluation runs)
 
 
 def knn_topk(train_feats: torch.Tensor, train_labels: torch.Tensor, test_feats: torch.Tensor,
@@ -67,6 +68,8 @@ def run_knn(raw_cfg: DictConfig | dict) -> dict:
     """kNN top-1/top-5 on the validation split with train-split features as the bank; writes JSON."""
     cfg, method = load_for_eval(raw_cfg, KNNConfig)
     ckpt = Path(cfg.pretrained_feature_extractor)
+    output = Path(cfg.output) if cfg.output else report_path(ckpt, "knn", cfg.data.dataset)
+    refuse_existing([output], cfg.overwrite, flag="overwrite=true")
     transform = build_eval_transform(cfg)
     train_set, val_set = build_split(cfg, "train", transform), build_split(cfg, "val", transform)
     if val_set is None:
@@ -80,5 +83,5 @@ def run_knn(raw_cfg: DictConfig | dict) -> dict:
     result = {**knn_topk(train_feats, train_labels, val_feats, val_labels, num_classes, cfg.k, cfg.temperature),
               "k": cfg.k, "temperature": cfg.temperature, "dataset": cfg.data.dataset, "num_classes": num_classes,
               "method": method.cfg.method, "checkpoint": str(ckpt)}
-    write_json(result, Path(cfg.output) if cfg.output else report_path(ckpt, "knn", cfg.data.dataset))
+    write_json(result, output)
     return result

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from torchvision.transforms import v2
 from tqdm import tqdm
 
-from solo_equimod.atomic import write_json
+from solo_equimod.atomic import refuse_existing, write_json
 from solo_equimod.checkpoints import load_for_eval
 from solo_equimod.config import DataConfig
 from solo_equimod.data.batch import LabelledBatch, LabelledDataset
@@ -71,6 +71,7 @@ class LinearConfig:
     precision: str = "32-true"
     seed: int = 5
     output: Optional[str] = None  # JSON report path; default: linear_<dataset>-<checkpoint stem>.json next to it
+    overwrite: bool = False  # replace existing report files (else refused before the evaluation runs)
 
 
 class LinearClassifier(pl.LightningModule):
@@ -167,6 +168,9 @@ def _train_transform(pretrain_cfg: DictConfig, cfg: DictConfig) -> v2.Compose:
 def run_linear(raw_cfg: DictConfig) -> dict[str, float]:
     """Train and evaluate the linear probe; writes and returns {"top1", "top5", ...}."""
     cfg, method = load_for_eval(raw_cfg, LinearConfig)
+    kind = "linear_random_init" if cfg.random_init else "linear"
+    output = Path(cfg.output) if cfg.output else report_path(cfg.pretrained_feature_extractor, kind, cfg.data.dataset)
+    refuse_existing([output], cfg.overwrite, flag="overwrite=true")
     pl.seed_everything(cfg.seed, workers=True)
     if cfg.random_init:  # drawn from its own seeded stream: the probe's own draws stay those of a trained run
         with torch.random.fork_rng(devices=[]):
@@ -206,8 +210,6 @@ def run_linear(raw_cfg: DictConfig) -> dict[str, float]:
               "protocol": protocol, "test_view": f"Resize({resize}, {interpolation}) + CenterCrop({crop})",
               "min_lr": cfg.min_lr, "random_init": cfg.random_init,
               "checkpoint": str(cfg.pretrained_feature_extractor)}
-    kind = "linear_random_init" if cfg.random_init else "linear"
-    write_json(result, Path(cfg.output) if cfg.output else report_path(cfg.pretrained_feature_extractor, kind,
-                                                                        cfg.data.dataset))
+    write_json(result, output)
     return result
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from solo_equimod.atomic import write_json
+from solo_equimod.atomic import refuse_existing, write_json
 from solo_equimod.config import ConfigError, DataConfig
 from solo_equimod.data.datasets import DATASET_INFO, VIEW_DATASETS
 from solo_equimod.data.pretrain import build_split
@@ -36,6 +36,7 @@ class ObjectsEvalConfig:
     val_pairs: int = 10  # seeded view pairs per validation object for the R^2 measures
     seed: int = 0
     output_dir: Optional[str] = None  # default: the checkpoint's folder
+    overwrite: bool = False  # replace existing report files (else refused before the evaluation runs)
 
 
 @dataclass
@@ -104,6 +105,14 @@ def report_fields(cfg: DictConfig, method: BaseMethod) -> dict[str, Any]:
     return {"method": method.cfg.method, "checkpoint": str(Path(cfg.pretrained_feature_extractor)),
             "dataset": cfg.data.dataset, "group": method.cfg.data.get("group"), "max_objects": cfg.max_objects,
             "seed": cfg.seed, "backbone_mode": "eval (BatchNorm running statistics; the official scripts: train)"}
+
+
+def report_files(cfg: DictConfig, kind: str) -> tuple[Path, Path]:
+    """The report's JSON and PNG paths; a ConfigError if one exists, unless `overwrite=true` (call
+    before the evaluation runs, so nothing is computed for a report that would be refused)."""
+    path = report_path(cfg.pretrained_feature_extractor, kind, cfg.data.dataset, folder=cfg.output_dir)
+    refuse_existing([path, path.with_suffix(".png")], cfg.overwrite, flag="overwrite=true")
+    return path, path.with_suffix(".png")
 
 
 def save_report(cfg: DictConfig, method: BaseMethod, kind: str, metric: str, scores: dict[str, float],

@@ -24,7 +24,14 @@ from solo_equimod.data.param_spec import param_spec
 from solo_equimod.data.rotations import euler_xyz_quat
 from solo_equimod.data.views3d import group_spec
 from solo_equimod.errors import ConfigError
-from solo_equimod.eval.objects import EncodedObjects, ObjectsEvalConfig, encoded_split, report_fields, save_report
+from solo_equimod.eval.objects import (
+    EncodedObjects,
+    ObjectsEvalConfig,
+    encoded_split,
+    report_fields,
+    report_files,
+    save_report,
+)
 from solo_equimod.methods import BaseMethod
 from solo_equimod.objectives.base import PredictsViews
 
@@ -76,6 +83,7 @@ def _predictor(method: BaseMethod) -> PredictsViews:
 def run_prediction(kind: str, raw_cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
     """`kind` "pre" (three modes) or "mrr" (MRR and H@k on val); writes `<kind>_<dataset>-<ckpt>.json` (+ .png)."""
     cfg, method = load_for_eval(raw_cfg, ObjectsEvalConfig)
+    report_files(cfg, kind)
     predictor, group = _predictor(method), group_spec(method.cfg.data.group)
     splits = ("train", "val") if kind == "pre" else ("val",)
     encoded = {s: encoded_split(cfg, method, s) for s in splits}

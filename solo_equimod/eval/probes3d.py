@@ -28,6 +28,7 @@ from solo_equimod.eval.objects import (
     parts_of,
     random_pairs,
     report_fields,
+    report_files,
     save_report,
 )
 
@@ -103,6 +104,7 @@ def run_probe(kind: str, raw_cfg: DictConfig | dict[str, Any]) -> dict[str, Any]
     """`kind` ("classification", "rotation", "color") on every requested part; writes
     `<kind>_<dataset>-<ckpt>.json` and a bar chart `.png` beside the checkpoint."""
     cfg, method = load_for_eval(raw_cfg, ObjectsEvalConfig)
+    report_files(cfg, kind)
     parts = parts_of(method, cfg.parts)
     train, val = (encoded_split(cfg, method, s) for s in ("train", "val"))
     torch.manual_seed(cfg.seed)

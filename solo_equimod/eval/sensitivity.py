@@ -21,7 +21,7 @@ import torch
 from omegaconf import DictConfig
 from torch.nn import functional as F
 
-from solo_equimod.atomic import write_json
+from solo_equimod.atomic import refuse_existing, write_json
 from solo_equimod.augment import layout_for, policies_from_config
 from solo_equimod.checkpoints import load_for_eval
 from solo_equimod.eval.equivariance import ViewsConfig, encode_views, summarize, view_loader
@@ -88,6 +88,8 @@ def select_ridge(x: torch.Tensor, y: torch.Tensor, grid: Sequence[float] = RIDGE
 def run_sensitivity(raw_cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
     """Sensitivity report of any checkpoint: `sensitivity_<dataset>-<checkpoint stem>.json` next to it."""
     cfg, method = load_for_eval(raw_cfg, SensitivityConfig)
+    output = report_path(cfg.pretrained_feature_extractor, "sensitivity", cfg.data.dataset, folder=cfg.output_dir)
+    refuse_existing([output], cfg.overwrite, flag="overwrite=true")
     layout = layout_for(policies_from_config(method.cfg.augmentations))
     fit = encode_views(method.backbone, view_loader(cfg, method, cfg.probe_split), f"{cfg.probe_split} views")
     test = encode_views(method.backbone, view_loader(cfg, method, cfg.split), f"{cfg.split} views")
@@ -100,5 +102,5 @@ def run_sensitivity(raw_cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
               "probe_split": cfg.probe_split, "split": cfg.split, "num_fit": fit.original.shape[0],
               "num_test": test.original.shape[0], "ridge": ridge, "seed": cfg.seed,
               "representation_shift": shift, "probe_r2": r2}
-    write_json(report, report_path(ckpt, "sensitivity", cfg.data.dataset, folder=cfg.output_dir))
+    write_json(report, output)
     return report

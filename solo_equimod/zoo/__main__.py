@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from solo_equimod.errors import USAGE_EXIT_STATUS, ConfigError
 from solo_equimod.zoo.export import export_checkpoint
 from solo_equimod.zoo.fetch import ZooError, sha256_of
 from solo_equimod.zoo.load import resolve
-from solo_equimod.zoo.manifest import add_to_manifest, default_manifest_path, load_manifest
+from solo_equimod.zoo.manifest import add_to_manifest, default_manifest_path, load_manifest, refuse_existing_entry
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--notes", default="")
     exp.add_argument("--fp32", action="store_true", help="keep fp32 parameters (default: fp16, restored to fp32 on load)")
     exp.add_argument("--write", action="store_true", help="add the entry to --manifest instead of printing it")
+    exp.add_argument("--overwrite", action="store_true", help="replace an existing --out file, and with --write an "
+                     "entry of the same --name")
     return parser
 
 
@@ -60,13 +63,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"OK {args.name}: {path} sha256 {sha256_of(path)} ({entry.size} bytes)")
         else:
             manifest = args.manifest or default_manifest_path()
+            if args.write:  # before the weights are written
+                refuse_existing_entry(args.name, manifest, args.overwrite)
             entry = export_checkpoint(args.checkpoint, args.eval_json, args.name, args.out, args.url,
-                                      args.metrics_command, args.pretrain_command, args.notes, half=not args.fp32)
+                                      args.metrics_command, args.pretrain_command, args.notes, half=not args.fp32,
+                                      overwrite=args.overwrite)
             if args.write:
-                add_to_manifest(entry, manifest)
+                add_to_manifest(entry, manifest, args.overwrite)
                 print(f"added {entry.name} to {manifest} ({entry.size} bytes, sha256 {entry.sha256})")
             else:
                 print(json.dumps(entry.to_json(), indent=2))
+    except ConfigError as err:  # a usage mistake (an existing output): exit status 2, as every command
+        print(f"error: {err}", file=sys.stderr)
+        return USAGE_EXIT_STATUS
     except (ZooError, KeyError, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from solo_equimod import atomic
 from solo_equimod.checkpoints import load_method, save_method
 from solo_equimod.zoo.fetch import sha256_of
 from solo_equimod.zoo.manifest import ZooEntry
@@ -17,9 +18,11 @@ PROTOCOL_KEYS = ("epochs", "seed", "batch_size", "num_classes", "min_lr")
 
 def export_checkpoint(checkpoint: str | Path, eval_json: str | Path, name: str, out_file: str | Path,
                       url: str, metrics_command: str, pretrain_command: str = "", notes: str = "",
-                      half: bool = True) -> ZooEntry:
+                      half: bool = True, overwrite: bool = False) -> ZooEntry:
     """Write the slim weights to `out_file` (atomically) and return its manifest entry; the
-    metrics are the evaluation JSON's numbers (e.g. `top1`, `top5` from `main_linear.py`)."""
+    metrics are the evaluation JSON's numbers (e.g. `top1`, `top5` from `main_linear.py`). An
+    existing `out_file` is a ConfigError unless `overwrite` (checked before anything is read)."""
+    atomic.refuse_existing([out_file], overwrite)
     model = load_method(checkpoint)
     report = json.loads(Path(eval_json).read_text())
     metrics = {k: v for k, v in report.items()

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from solo_equimod import atomic
+from solo_equimod.errors import ConfigError
 
 MANIFEST_ENV = "SOLO_EQUIMOD_ZOO_MANIFEST"
 REQUIRED = ("name", "method", "dataset", "backbone", "epochs", "config", "metrics", "metrics_command", "url",
@@ -86,9 +87,20 @@ def load_manifest(path: str | Path | None = None) -> dict[str, ZooEntry]:
     return entries
 
 
-def add_to_manifest(entry: ZooEntry, path: str | Path) -> None:
-    """Insert or replace `entry` in the manifest at `path` (created if absent), written atomically."""
+def refuse_existing_entry(name: str, path: str | Path, overwrite: bool) -> None:
+    """A ConfigError if the manifest at `path` already has an entry `name`, unless `overwrite`: an
+    export adds entries, it replaces one only when told to."""
     path = Path(path)
+    if not overwrite and path.is_file() and any(m.get("name") == name for m in json.loads(path.read_text())["models"]):
+        raise ConfigError(f"{path} already has an entry {name!r}; refusing to replace it: choose another --name or "
+                          f"pass --overwrite")
+
+
+def add_to_manifest(entry: ZooEntry, path: str | Path, overwrite: bool = False) -> None:
+    """Insert `entry` in the manifest at `path` (created if absent), written atomically; an entry of
+    the same name is replaced only with `overwrite` (else a ConfigError, nothing written)."""
+    path = Path(path)
+    refuse_existing_entry(entry.name, path, overwrite)
     data = json.loads(path.read_text()) if path.is_file() else {"version": 1, "models": []}
     data["models"] = [m for m in data["models"] if m["name"] != entry.name] + [entry.to_json()]
     atomic.write_text(path, json.dumps(data, indent=2) + "\n")
