@@ -68,6 +68,7 @@ def pretrain(raw_cfg: DictConfig) -> Path:
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = PretrainDataModule(cfg)
     check_pretrain_data(cfg, datamodule.train_set, datamodule.val_set)
+    datamodule.read_ahead()
     if cfg.data.num_classes is None:
         cfg.data.num_classes = num_classes_of(datamodule.train_set)
     model = METHODS[cfg.method](cfg)

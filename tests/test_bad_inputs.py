@@ -132,3 +132,21 @@ def test_commands_print_one_line_and_exit_2(script: str, tmp_path: Path) -> None
         f"checkpoint {tmp_path / 'missing.ckpt'} does not exist"
     assert f"error: {wanted}" in run.stderr
     assert not (tmp_path / "ckpt").exists()
+
+
+def test_a_truncated_image_under_the_tensor_format_stops_before_the_run_folder(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Only a full decode finds a truncated JPEG; data.format=tensor decodes before the run folder is claimed."""
+    from PIL import Image
+
+    root = write_image_folder(tmp_path / "data", classes=2, per_class=8, size=(32, 32))
+    bad = root / "c1" / "img_3.jpg"
+    Image.open(root / "c1" / "img_3.png").save(bad, quality=100)
+    (root / "c1" / "img_3.png").unlink()
+    data = bad.read_bytes()
+    bad.write_bytes(data[: data.index(b"\xff\xda") + 20])  # the header reads, the pixels do not
+    cfg = tiny_pretrain_cfg("simclr", tmp_path, **{"data.dataset": "custom", "data.train_path": str(root),
+                                                   "data.format": "tensor"})
+    err = _stopped(cfg, capsys)
+    assert repr(str(bad)) in err and "truncated" in err and "data.skip_corrupt=true" in err
+    assert not (tmp_path / "ckpt").exists()

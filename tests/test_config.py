@@ -121,7 +121,7 @@ def test_unknown_equimod_kwarg_and_variant_are_named_before_the_run_folder_exist
 
 def test_missing_dataset_path_is_named(tmp_path):
     cfg = tiny_pretrain_cfg("simclr", tmp_path, **{"data.dataset": "custom", "data.train_path": str(tmp_path / "nope")})
-    with pytest.raises(FileNotFoundError, match="nope"):
+    with pytest.raises(ConfigError, match="data.train_path=.*nope does not exist"):
         pretrain(cfg)
 
 

@@ -24,6 +24,7 @@ from solo_equimod.data import (
     dataset_image_sizes,
     num_classes_of,
 )
+from solo_equimod.errors import ConfigError
 
 CIFAR_SUBSET = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar10-subset"
 
@@ -278,22 +279,22 @@ def test_unknown_name_and_split():
 
 def test_missing_or_bad_roots(tmp_path: Path, image_folder):
     missing = tmp_path / "nowhere"
-    with pytest.raises(ValueError, match="'custom'.*set data.train_path"):
+    with pytest.raises(ConfigError, match="'custom'.*set data.train_path"):
         build_dataset("custom", None, "train")
-    with pytest.raises(FileNotFoundError, match=f"'imagenet'.*data.val_path={missing} does not exist"):
+    with pytest.raises(ConfigError, match=f"'imagenet'.*data.val_path={missing} does not exist"):
         build_dataset("imagenet", str(missing), "val")
     a_file = tmp_path / "file.txt"
     a_file.write_text("x")
-    with pytest.raises(NotADirectoryError, match=f"'custom'.*{a_file} is not a directory"):
+    with pytest.raises(ConfigError, match=f"'custom'.*{a_file} is not a directory"):
         build_dataset("custom", str(a_file), "train")
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(FileNotFoundError, match=f"'custom'.*{empty} has no class folders"):
+    with pytest.raises(ConfigError, match=f"'custom'.*{empty} has no class folders"):
         build_dataset("custom", str(empty), "train")
     root, _ = image_folder
     (root / "dog").mkdir()
     (root / "dog" / "notes.txt").write_text("not an image")
-    with pytest.raises(FileNotFoundError, match=f"'custom'.*{root} has class folders without images.*png"):
+    with pytest.raises(ConfigError, match=f"'custom'.*{root} has class folders without images.*png"):
         build_dataset("custom", str(root), "train")
 
 
@@ -302,10 +303,10 @@ def test_missing_or_bad_roots(tmp_path: Path, image_folder):
                                           ("stl10", "stl10_binary")])
 def test_torchvision_not_found_without_download(tmp_path: Path, name: str, folder: str):
     missing = tmp_path / "nowhere"
-    with pytest.raises(FileNotFoundError, match=f"'{name}'.*{missing} does not exist; "
+    with pytest.raises(ConfigError, match=f"'{name}'.*{missing} does not exist; "
                                                  f"set data.download=true or point data.train_path"):
         build_dataset(name, str(missing), "train")
-    with pytest.raises(FileNotFoundError, match=f"'{name}': not found or corrupted under {tmp_path}"
+    with pytest.raises(ConfigError, match=f"'{name}': not found or corrupted under {tmp_path}"
                                                  f".*{folder}.*set data.download=true.*data.val_path"):
         build_dataset(name, str(tmp_path), "val")
 

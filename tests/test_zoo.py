@@ -17,6 +17,7 @@ from typing import Iterator
 import pytest
 import torch
 
+from solo_equimod.errors import ConfigError
 from solo_equimod.methods import METHODS
 from solo_equimod.zoo import ZooError, fetch, load_manifest, load_pretrained
 from solo_equimod.zoo.__main__ import main as zoo_cli
@@ -147,7 +148,7 @@ def test_export_then_load_by_name(tmp_path: Path) -> None:
 
 
 def test_unknown_name_lists_the_zoo(tmp_path: Path) -> None:
-    with pytest.raises(KeyError, match="neither a checkpoint file nor a zoo name; zoo names: simclr_equimod"):
+    with pytest.raises(ConfigError, match="neither a checkpoint file nor a zoo name; zoo names: simclr_equimod"):
         load_pretrained("no-such-model", cache=tmp_path)
 
 
@@ -164,7 +165,7 @@ def test_shipped_entry_lists_verifies_and_loads(name: str, tmp_path: Path, capsy
     assert model.predictor is model.objectives["equimod"] and entry.method == "simclr_equimod"
     assert model.method.cfg.method == "simclr"  # simclr_equimod is simclr + objectives.equimod
     assert next(model.backbone.parameters()).dtype == torch.float32
-    assert zoo_cli(["--cache", str(tmp_path), "verify", "nope"]) == 1
+    assert zoo_cli(["--cache", str(tmp_path), "verify", "nope"]) == 2
 
 
 def test_bad_manifests_name_the_entry_and_field(tmp_path: Path) -> None:

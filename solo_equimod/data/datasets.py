@@ -20,6 +20,7 @@ from solo_equimod.data.factors3d import Factors3D
 from solo_equimod.data.images import CheckedImageFolder, header_size
 from solo_equimod.data.synthetic import SyntheticShapes
 from solo_equimod.data.views3d import FolderObjects, ObjectViews
+from solo_equimod.errors import ConfigError
 
 DATASETS: tuple[str, ...] = (
     "cifar10", "cifar100", "stl10", "imagenet", "imagenet100", "custom", "synthetic", "3diebench", "factors3d",
@@ -73,17 +74,17 @@ def _check_root(name: str, root: str | None, split: str, must_exist: bool) -> Pa
     """``root`` as a Path, or a clear error if it is unset, missing, or a file."""
     key = _path_key(split)
     if root is None:
-        raise ValueError(f"dataset {name!r}: no path given for split {split!r}; set {key}")
+        raise ConfigError(f"dataset {name!r}: no path given for split {split!r}; set {key}")
     path = Path(root).expanduser()
     if path.exists() and not path.is_dir():
-        raise NotADirectoryError(f"dataset {name!r}: {key}={path} is not a directory")
+        raise ConfigError(f"dataset {name!r}: {key}={path} is not a directory")
     if must_exist and not path.exists():
         hint = (
             f"set data.download=true or point {key} at the folder that holds "
             f"{_TORCHVISION[name].base_folder}/" if name in _TORCHVISION
             else f"point {key} at the {split} split folder (one sub-folder of images per class)"
         )
-        raise FileNotFoundError(f"dataset {name!r}: {key}={path} does not exist; {hint}")
+        raise ConfigError(f"dataset {name!r}: {key}={path} does not exist; {hint}")
     return path
 
 
@@ -95,7 +96,7 @@ def _build_torchvision(name: str, root: Path, split: str, transform: Callable | 
     try:
         return cls(str(root), transform=transform, download=download, **split_kwargs)
     except RuntimeError as err:  # torchvision: "Dataset not found or corrupted."
-        raise FileNotFoundError(
+        raise ConfigError(
             f"dataset {name!r}: not found or corrupted under {root} (expected "
             f"{root / cls.base_folder}); set data.download=true or point {_path_key(split)} at "
             f"the folder that holds {cls.base_folder}/ [torchvision: {err}]"
@@ -107,14 +108,14 @@ def _build_torchvision(name: str, root: Path, split: str, transform: Callable | 
 def _build_folder(name: str, root: Path, split: str, transform: Callable | None, skip_corrupt: bool) -> Dataset:
     key = _path_key(split)
     if not any(child.is_dir() for child in root.iterdir()):
-        raise FileNotFoundError(
+        raise ConfigError(
             f"dataset {name!r}: {key}={root} has no class folders; expected "
             f"{root}/<class name>/<image file>, e.g. {key}=/data/imagenet/{split}"
         )
     try:
         return CheckedImageFolder(str(root), transform=transform, skip_corrupt=skip_corrupt)
     except FileNotFoundError as err:  # torchvision: a class folder without images
-        raise FileNotFoundError(
+        raise ConfigError(
             f"dataset {name!r}: {key}={root} has class folders without images; every class "
             f"folder needs files ending in one of {', '.join(IMG_EXTENSIONS)} [torchvision: {err}]"
         ) from err

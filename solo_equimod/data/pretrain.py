@@ -153,12 +153,20 @@ class PretrainDataModule(pl.LightningDataModule):
             seed=cfg.seed, drop_last=True, skip_corrupt=cfg.data.skip_corrupt,
         )
 
+    def read_ahead(self) -> None:
+        """Read now what the train loader would read later and a bad file can break, so that it fails
+        before the run folder is claimed: data.format=tensor decodes its training set here, once
+        (only a full decode finds a truncated image); the other formats read their files lazily."""
+        if self.cfg.data.format == "tensor" and self._tensors is None:
+            from solo_equimod.data.tensor_loader import decode_dataset
+
+            self._tensors = decode_dataset(self.train_set, self.transform.original, self.cfg.data.tensor_budget_gb)
+
     def _tensor_loader(self) -> Any:
-        from solo_equimod.data.tensor_loader import TensorPretrainLoader, decode_dataset
+        from solo_equimod.data.tensor_loader import TensorPretrainLoader
 
         cfg, trainer = self.cfg, self.trainer
-        if self._tensors is None:
-            self._tensors = decode_dataset(self.train_set, self.transform.original, cfg.data.tensor_budget_gb)
+        self.read_ahead()
         images, targets = self._tensors
         device = trainer.strategy.root_device if trainer is not None else torch.device("cpu")
         info = DATASET_INFO[cfg.data.dataset]

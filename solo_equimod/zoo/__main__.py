@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from solo_equimod.errors import USAGE_EXIT_STATUS, ConfigError
+from solo_equimod.errors import ConfigError, report_config_error
 from solo_equimod.zoo.export import export_checkpoint
 from solo_equimod.zoo.fetch import ZooError, sha256_of
 from solo_equimod.zoo.load import resolve
@@ -58,7 +58,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         elif args.command == "verify":
             entry = load_manifest(args.manifest).get(args.name)
             if entry is None:
-                raise KeyError(f"no zoo entry {args.name!r}")
+                raise ConfigError(f"no zoo entry {args.name!r}; zoo names: "
+                                  f"{', '.join(sorted(load_manifest(args.manifest))) or 'none'}")
             path = resolve(args.name, args.cache, args.manifest)  # fetch re-checks a cached file
             print(f"OK {args.name}: {path} sha256 {sha256_of(path)} ({entry.size} bytes)")
         else:
@@ -73,10 +74,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 print(f"added {entry.name} to {manifest} ({entry.size} bytes, sha256 {entry.sha256})")
             else:
                 print(json.dumps(entry.to_json(), indent=2))
-    except ConfigError as err:  # a usage mistake (an existing output): exit status 2, as every command
-        print(f"error: {err}", file=sys.stderr)
-        return USAGE_EXIT_STATUS
-    except (ZooError, KeyError, ValueError, FileNotFoundError) as err:
+    except ConfigError as err:  # a usage mistake (an unknown name, an existing output): exit status 2
+        return report_config_error(err)
+    except (ZooError, ValueError, FileNotFoundError) as err:  # a download, a checksum, a manifest file
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

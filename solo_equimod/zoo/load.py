@@ -9,6 +9,7 @@ from typing import Any, Optional
 from torch import nn
 
 from solo_equimod.checkpoints import load_method
+from solo_equimod.errors import ConfigError
 from solo_equimod.methods import BaseMethod
 from solo_equimod.objectives import PredictsViews
 from solo_equimod.zoo.fetch import fetch
@@ -39,8 +40,8 @@ def resolve(name_or_path: str | Path, cache: str | Path | None = None, manifest:
     entries = load_manifest(manifest)
     entry = entries.get(str(name_or_path))
     if entry is None:
-        raise KeyError(f"{name_or_path!r} is neither a checkpoint file nor a zoo name; zoo names: "
-                       f"{', '.join(sorted(entries)) or 'none'}")
+        raise ConfigError(f"{name_or_path!r} is neither a checkpoint file nor a zoo name; zoo names: "
+                          f"{', '.join(sorted(entries)) or 'none'}")
     return fetch(entry.url, entry.sha256, entry.size, f"{entry.name}.pt", cache, entry.base_dir)
 
 
