@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
 import math
 import typing
 from dataclasses import dataclass
@@ -125,13 +126,26 @@ def parse_settings(declaration: type[Settings], given: Mapping[str, Any] | DictC
         merged = OmegaConf.merge(OmegaConf.structured(declaration), given or {})
         settings = OmegaConf.to_object(merged)
     except ConfigKeyError as err:
-        valid = ", ".join(f.name for f in dataclasses.fields(declaration))
-        raise ConfigError(f"{where}.{err.full_key} is not a setting; the settings of {where} are: {valid}") from None
+        raise ConfigError(_unknown_key_message(declaration, str(err.full_key), where)) from None
     except OmegaConfBaseException as err:  # a wrong type, a missing required value
         key = f"{where}.{err.full_key}" if err.full_key else where
         raise ConfigError(f"{key}: {err.msg.splitlines()[0]}") from None
     check_settings(settings, where, cfg)
     return settings
+
+
+def _unknown_key_message(declaration: type[Settings], full_key: str, where: str) -> str:
+    """`where.a.b is not a setting; did you mean ...? the settings of where.a are: ...`: the
+    section is the innermost group the key reaches, the suggestion the closest of its names."""
+    *path, name = full_key.split(".")
+    section, group = declaration, where
+    for part in path:
+        section = type(getattr(section(), part))
+        group = f"{group}.{part}"
+    names = [f.name for f in dataclasses.fields(section)]
+    close = difflib.get_close_matches(name, names, n=2)
+    guess = f" did you mean {' or '.join(close)}?" if close else ""
+    return f"{where}.{full_key} is not a setting;{guess} the settings of {group} are: {', '.join(names)}"
 
 
 def _type_name(declaration: type[Settings], field: dataclasses.Field) -> str:

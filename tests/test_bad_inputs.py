@@ -27,11 +27,12 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
     ("objective width 0", "simclr_equimod", {"objectives.equimod.proj_hidden_dim": 0},
      r"objectives.equimod.proj_hidden_dim=0 is invalid: must be >= 1"),
     ("objective unknown key", "simclr_equimod", {"objectives.equimod.temprature": 0.1},
-     r"objectives.equimod.temprature is not a setting; the settings of objectives.equimod are: weight, "),
+     r"objectives.equimod.temprature is not a setting; did you mean temperature\? the settings of objectives.equimod "
+     r"are: weight, "),
     ("method temperature < 0", "simclr", {"method_kwargs.temperature": -1},
      r"method_kwargs.temperature=-1.0 is invalid: must be > 0"),
     ("method unknown key", "byol", {"method_kwargs.tau": 0.9},
-     r"method_kwargs.tau is not a setting; the settings of method_kwargs are: .*tau_base"),
+     r"method_kwargs.tau is not a setting;.* the settings of method_kwargs are: .*tau_base"),
     ("MoCo queue 0", "mocov2", {"method_kwargs.queue_size": 0}, r"method_kwargs.queue_size=0 is invalid: must be >= 1"),
     ("MoCo queue under one batch", "mocov2", {"method_kwargs.queue_size": 8},
      r"method_kwargs.queue_size=8 is smaller than the global batch 16 .*use a multiple of 16"),
@@ -50,8 +51,12 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
      r"augmentations\[0\].rrc: crop_min_scale=0.9 > crop_max_scale=0.5"),
     ("augmentation even blur kernel", "simclr", {"augmentations.0.gaussian_blur.kernel_size": 4},
      r"augmentations\[0\].gaussian_blur: kernel_size=4 is invalid: must be an odd number"),
+    ("augmentation unknown nested key", "simclr", {"augmentations.0.rrc.crop_mn_scale": 0.3},
+     r"augmentations\[0\].rrc.crop_mn_scale is not a setting; did you mean crop_min_scale or crop_max_scale\? the "
+     r"settings of augmentations\[0\].rrc are: enabled, crop_min_scale, crop_max_scale, interpolation"),
     ("augmentation unknown key", "simclr", {"augmentations.0.colour_jitter": {"prob": 0.5}},
-     r"augmentations\[0\].colour_jitter is not a setting; the settings of augmentations\[0\] are: rrc, color_jitter"),
+     r"augmentations\[0\].colour_jitter is not a setting; did you mean color_jitter\? the settings of augmentations\[0\] "
+     r"are: rrc, color_jitter"),
     ("SIE without view pairs", "sie", {}, r"method=sie needs view pairs with group elements"),
     ("renderings with an objective that needs extra inputs", "simclr",
      {"data.dataset": "factors3d", "objectives.rotation.weight": 0.4,

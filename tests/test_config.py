@@ -106,13 +106,13 @@ def test_unknown_top_level_key_is_named(tmp_path):
 
 def test_unknown_method_kwarg_is_named(tmp_path):
     cfg = tiny_pretrain_cfg("byol", tmp_path, **{"method_kwargs.tau": 0.9})
-    with pytest.raises(ConfigError, match="method_kwargs.tau is not a setting; the settings of method_kwargs are: .*tau"):
+    with pytest.raises(ConfigError, match="method_kwargs.tau is not a setting;.* the settings of method_kwargs are: .*tau"):
         pretrain(cfg)
     assert not (tmp_path / "ckpt").exists()
 
 
 def test_unknown_equimod_kwarg_and_variant_are_named_before_the_run_folder_exists(tmp_path):
-    with pytest.raises(ConfigError, match="objectives.equimod.temp is not a setting; the settings of objectives.equimod"):
+    with pytest.raises(ConfigError, match="objectives.equimod.temp is not a setting;.* the settings of objectives.equimod"):
         pretrain(tiny_pretrain_cfg("simclr_equimod", tmp_path, **{"method_kwargs.equimod": {"temp": 0.1}}))
     with pytest.raises(ConfigError, match="objectives.equimod.loss_variant='both' is invalid: must be one of: paper"):
         pretrain(tiny_pretrain_cfg("simclr", tmp_path, **{"objectives.equimod": {"loss_variant": "both"}}))

@@ -59,7 +59,8 @@ def test_parse_fills_defaults_and_converts_types() -> None:
 
 
 @pytest.mark.parametrize(("given", "message"), [
-    ({"widht": 3}, "toy.widht is not a setting; the settings of toy are: width, temperature, mode, cap"),
+    ({"widht": 3}, r"toy.widht is not a setting; did you mean width\? the settings of toy are: width, temperature, "
+                   r"mode, cap"),
     ({"width": "abc"}, "toy.width: Value 'abc' of type 'str' could not be converted to Integer"),
     ({"width": 0}, r"toy.width=0 is invalid: must be >= 1 \(hidden width\)"),
     ({"temperature": -1}, r"toy.temperature=-1.0 is invalid: must be > 0 \(tau\)"),
