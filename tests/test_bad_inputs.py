@@ -155,3 +155,19 @@ def test_a_truncated_image_under_the_tensor_format_stops_before_the_run_folder(
     err = _stopped(cfg, capsys)
     assert repr(str(bad)) in err and "truncated" in err and "data.skip_corrupt=true" in err
     assert not (tmp_path / "ckpt").exists()
+
+
+def test_a_broken_3diebench_tree_stops_before_the_run_folder(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """The tree is checked when the dataset index is built, which the run does before claiming its folder."""
+    from tests.test_views3d import three_objects
+
+    root = three_objects(tmp_path / "3die")
+    (root / "s" / "b" / "latent_1.npy").unlink()
+    cfg = tiny_pretrain_cfg("simclr", tmp_path, **{"data.dataset": "3diebench", "data.train_path": str(root),
+                                                   "optimizer.batch_size": 2})
+    cfg.augmentations = [{"crop_size": 32, "rrc": {"enabled": False}, "horizontal_flip": {"prob": 0.0},
+                          "num_crops": 2}]
+    err = _stopped(cfg, capsys)
+    assert str(root / "s" / "b" / "latent_1.npy") in err and "does not exist" in err
+    assert not (tmp_path / "ckpt").exists()
