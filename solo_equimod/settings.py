@@ -111,7 +111,7 @@ def check_settings(settings: Settings, where: str, cfg: DictConfig | None = None
         try:
             settings.check(cfg)
         except ConfigError as err:  # a group's check may name its keys without the group's path
-            if not where or str(err).startswith(where):
+            if not where or where in str(err):
                 raise
             raise ConfigError(f"{where}: {err}") from None
 
