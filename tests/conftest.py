@@ -103,3 +103,15 @@ def write_malicious_checkpoint(path: Path, marker: Path) -> Path:
     torch.save({"hyper_parameters": {"cfg": {"method": "simclr"}}, "state_dict": {}, "global_step": 999,
                 "epoch": 99, "payload": Evil(marker)}, path)
     return path
+
+
+def truncate_as_jpeg(png: Path) -> Path:
+    """Replace `png` by a JPEG of it cut inside its scan data: the header reads, the pixels do not."""
+    from PIL import Image
+
+    bad = png.with_suffix(".jpg")
+    Image.open(png).save(bad, quality=100)
+    png.unlink()
+    data = bad.read_bytes()
+    bad.write_bytes(data[: data.index(b"\xff\xda") + 20])
+    return bad

@@ -14,7 +14,7 @@ import pytest
 
 from solo_equimod.errors import config_errors_exit
 from solo_equimod.training import pretrain
-from tests.conftest import REPO, tiny_pretrain_cfg, write_image_folder
+from tests.conftest import REPO, tiny_pretrain_cfg, truncate_as_jpeg, write_image_folder
 
 # (case, method, overrides, the message it must print); every row is one class of bad input
 CASES: list[tuple[str, str, dict[str, Any], str]] = [
@@ -142,14 +142,8 @@ def test_commands_print_one_line_and_exit_2(script: str, tmp_path: Path) -> None
 def test_a_truncated_image_under_the_tensor_format_stops_before_the_run_folder(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Only a full decode finds a truncated JPEG; data.format=tensor decodes before the run folder is claimed."""
-    from PIL import Image
-
     root = write_image_folder(tmp_path / "data", classes=2, per_class=8, size=(32, 32))
-    bad = root / "c1" / "img_3.jpg"
-    Image.open(root / "c1" / "img_3.png").save(bad, quality=100)
-    (root / "c1" / "img_3.png").unlink()
-    data = bad.read_bytes()
-    bad.write_bytes(data[: data.index(b"\xff\xda") + 20])  # the header reads, the pixels do not
+    bad = truncate_as_jpeg(root / "c1" / "img_3.png")
     cfg = tiny_pretrain_cfg("simclr", tmp_path, **{"data.dataset": "custom", "data.train_path": str(root),
                                                    "data.format": "tensor"})
     err = _stopped(cfg, capsys)

@@ -18,7 +18,7 @@ from solo_equimod.data.synthetic import SyntheticShapes
 from solo_equimod.data.tensor_loader import TensorPretrainLoader, decode_dataset
 from solo_equimod.errors import ConfigError
 
-from .conftest import write_image_folder
+from .conftest import truncate_as_jpeg, write_image_folder
 
 POLICIES = [ViewPolicy(crop_size=32, saturation=0.2, interpolation="bicubic"),
             ViewPolicy(crop_size=24, saturation=0.2, blur_prob=0.5, solarize_prob=0.2)]
@@ -129,11 +129,7 @@ def test_truncated_image_is_named_or_skipped_when_decoded(tmp_path: Path) -> Non
     from solo_equimod.data.images import CorruptImageError
 
     root = write_image_folder(tmp_path / "train", classes=1, per_class=3, size=(16, 16))
-    bad = root / "c0" / "img_1.jpg"
-    Image.open(root / "c0" / "img_1.png").save(bad, quality=100)
-    (root / "c0" / "img_1.png").unlink()
-    data = bad.read_bytes()
-    bad.write_bytes(data[: data.index(b"\xff\xda") + 20])  # the header reads, the pixels do not
+    bad = truncate_as_jpeg(root / "c0" / "img_1.png")
     with pytest.raises(CorruptImageError, match=re.escape(repr(str(bad))) + ".*truncated"):
         decode_dataset(build_dataset("custom", str(root), "train"), OriginalView(), budget_gb=1.0)
     skipping = build_dataset("custom", str(root), "train", skip_corrupt=True)
