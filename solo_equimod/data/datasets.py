@@ -22,6 +22,7 @@ from solo_equimod.data.factors3d import Factors3D
 from solo_equimod.data.images import DECODE_ERRORS, CheckedImageFolder, CorruptImageError, mode_problem
 from solo_equimod.data.synthetic import SyntheticShapes
 from solo_equimod.data.views3d import FolderObjects, ObjectViews
+from solo_equimod.errors import ConfigError
 
 DATASETS: tuple[str, ...] = (
     "cifar10", "cifar100", "stl10", "imagenet", "imagenet100", "custom", "synthetic", "3diebench", "factors3d",
@@ -103,7 +104,13 @@ def _build_torchvision(name: str, root: Path, split: str, transform: Callable | 
             f"the folder that holds {cls.base_folder}/ [torchvision: {err}]"
         ) from err
     except OSError as err:  # a failed download: no network, disk full, ...
-        raise OSError(f"dataset {name!r}: could not download into {root}: {err}") from err
+        if not download:
+            raise
+        raise ConfigError(
+            f"dataset {name!r}: could not download into {root} ({err}); offline, point the config at a local copy "
+            f"with data.train_path=DIR data.val_path=DIR data.download=false (DIR holding {cls.base_folder}/), or "
+            f"use the built-in synthetic data with data.dataset=synthetic"
+        ) from None
 
 
 def _build_folder(name: str, root: Path, split: str, transform: Callable | None, skip_corrupt: bool) -> Dataset:
