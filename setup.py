@@ -1,4 +1,27 @@
+"""solo-equimod's packaging. The shipped configs are kept under scripts/pretrain and scripts/linear (where
+`--config-path` users and the tests read them); a built wheel carries a copy as package data,
+solo_equimod/configs/{pretrain,linear}, which solo_equimod.shipped finds when there is no checkout."""
+
+from pathlib import Path
+
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+CONFIG_KINDS = ("pretrain", "linear")
+
+
+class BuildWithConfigs(build_py):
+    """build_py, plus the YAML configs of scripts/<kind>/ copied to solo_equimod/configs/<kind>/."""
+
+    def run(self) -> None:
+        super().run()
+        here = Path(__file__).resolve().parent
+        for kind in CONFIG_KINDS:
+            for src in sorted((here / "scripts" / kind).rglob("*.yaml")):
+                target = Path(self.build_lib) / "solo_equimod" / "configs" / kind / src.relative_to(here / "scripts" / kind)
+                self.mkpath(str(target.parent))
+                self.copy_file(str(src), str(target))
+
 
 setup(
     name="solo-equimod",
@@ -6,6 +29,11 @@ setup(
     description="Equivariant self-supervised learning (EquiMod and friends) in a solo-learn-style library",
     packages=find_packages(include=["solo_equimod", "solo_equimod.*"]),
     package_data={"solo_equimod.zoo": ["manifest.json", "weights/*.pt"]},  # the zoo works from a wheel too
+    cmdclass={"build_py": BuildWithConfigs},
+    entry_points={"console_scripts": [
+        "solo-equimod-pretrain = solo_equimod.cli:pretrain_main",
+        "solo-equimod-linear = solo_equimod.cli:linear_main",
+    ]},
     python_requires=">=3.10",
     install_requires=[
         "torch>=2.1",

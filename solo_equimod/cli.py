@@ -151,7 +151,8 @@ def _unknown_key(kind: str, config_dir: Path, override: Override, method: Any) -
         return None
     section, valid = missing
     where = f"under {section}" if section else "at the top level"
-    return (f"{key} is not a setting; {did_you_mean(key.rsplit('.', 1)[-1], valid, f'{section}.' if section else '')}"
+    unmatched = key.split(".")[section.count(".") + 1 if section else 0]
+    return (f"{key} is not a setting; {did_you_mean(unmatched, valid, f'{section}.' if section else '')}"
             f"the valid keys {where} are: {', '.join(valid)}")
 
 
