@@ -2,6 +2,7 @@
 `--config-path` users and the tests read them); a built wheel carries a copy as package data,
 solo_equimod/configs/{pretrain,linear}, which solo_equimod.shipped finds when there is no checkout."""
 
+import os
 from pathlib import Path
 
 from setuptools import find_packages, setup
@@ -15,12 +16,18 @@ class BuildWithConfigs(build_py):
 
     def run(self) -> None:
         super().run()
-        here = Path(__file__).resolve().parent
         for kind in CONFIG_KINDS:
-            for src in sorted((here / "scripts" / kind).rglob("*.yaml")):
-                target = Path(self.build_lib) / "solo_equimod" / "configs" / kind / src.relative_to(here / "scripts" / kind)
+            for src in yaml_files(Path(__file__).resolve().parent / "scripts" / kind):
+                target = Path(self.build_lib) / "solo_equimod" / "configs" / kind / src
                 self.mkpath(str(target.parent))
-                self.copy_file(str(src), str(target))
+                self.copy_file(str(Path("scripts") / kind / src), str(target))  # a symlink's target, as a file
+
+
+def yaml_files(root: Path) -> list[Path]:
+    """The YAML files below `root`, relative to it, through symlinked folders too (one recipe folder
+    shares another's augmentations that way)."""
+    return sorted(Path(folder, name).relative_to(root) for folder, _, names in os.walk(root, followlinks=True)
+                  for name in names if name.endswith(".yaml"))
 
 
 setup(
