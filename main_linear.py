@@ -1,25 +1,13 @@
 """Linear evaluation of a pretrained backbone:
-`python main_linear.py --config-path scripts/linear/cifar --config-name linear.yaml pretrained_feature_extractor=PATH`."""
+`python main_linear.py --config-name linear.yaml pretrained_feature_extractor=PATH` (CIFAR-10;
+`--config-name synthetic/linear` for the built-in data, `--config-path DIR` for your own).
+Installed, the same command is `solo-equimod-linear` (solo_equimod.cli)."""
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
 
-import hydra
-from omegaconf import DictConfig
-
-from solo_equimod.errors import config_errors_exit
-from solo_equimod.eval.linear import run_linear
-from solo_equimod.hydra_schemas import register_schemas
-
-register_schemas()
-
-
-@hydra.main(version_base="1.3", config_path=None, config_name=None)
-def main(cfg: DictConfig) -> None:
-    with config_errors_exit():  # a configuration mistake: one line on stderr, exit status 2
-        print(json.dumps(run_linear(cfg), indent=2))
-
+from solo_equimod.cli import linear_main
 
 if __name__ == "__main__":
-    main()
+    linear_main(script_dir=Path(__file__).resolve().parent)

@@ -1,24 +1,14 @@
-"""Pretrain a method: `python main_pretrain.py --config-path scripts/pretrain/cifar --config-name byol_equimod.yaml`.
+"""Pretrain a method: `python main_pretrain.py --config-name byol_equimod.yaml` (the paper's CIFAR-10
+recipe; `--config-name imagenet/byol_equimod` for another dataset's, `--config-path DIR` for your own).
+Installed, the same command is `solo-equimod-pretrain` (solo_equimod.cli).
 
 Any key can be overridden on the command line (`optimizer.lr=1.0 data.num_workers=2`)."""
 
 from __future__ import annotations
 
-import hydra
-from omegaconf import DictConfig
+from pathlib import Path
 
-from solo_equimod.errors import config_errors_exit
-from solo_equimod.hydra_schemas import register_schemas
-from solo_equimod.training import pretrain
-
-register_schemas()
-
-
-@hydra.main(version_base="1.3", config_path=None, config_name=None)
-def main(cfg: DictConfig) -> None:
-    with config_errors_exit():  # a configuration mistake: one line on stderr, exit status 2
-        pretrain(cfg)
-
+from solo_equimod.cli import pretrain_main
 
 if __name__ == "__main__":
-    main()
+    pretrain_main(script_dir=Path(__file__).resolve().parent)

@@ -4,15 +4,14 @@
 # (or, finished, keeps) the same run through auto_resume instead of being refused its run folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup_env.sh dev
+bash scripts/setup_env.sh  # no extras: the demo needs neither pytest nor DALI
 # 512-wide SimCLR projector and g' instead of the paper's 2048: on a CPU the heads, not tiny_cnn, set the step time
-.venv/bin/python main_pretrain.py --config-path scripts/pretrain/synthetic --config-name simclr_equimod.yaml auto_resume.enabled=true \
+.venv/bin/python main_pretrain.py --config-name synthetic/simclr_equimod auto_resume.enabled=true \
     method_kwargs.proj_hidden_dim=512 objectives.equimod.proj_hidden_dim=512 "$@"
 # overwrite=true: run again, the demo replaces the reports it wrote into its own run folder
-.venv/bin/python main_linear.py --config-path scripts/linear/synthetic --config-name linear.yaml overwrite=true
+.venv/bin/python main_linear.py --config-name synthetic/linear overwrite=true
 # the baseline: the same backbone freshly initialised, through the same linear protocol
-.venv/bin/python main_linear.py --config-path scripts/linear/synthetic --config-name linear.yaml random_init=true \
-    overwrite=true
+.venv/bin/python main_linear.py --config-name synthetic/linear random_init=true overwrite=true
 .venv/bin/python - <<'PY'
 import json
 from pathlib import Path

@@ -328,5 +328,9 @@ def test_failed_download_names_the_path(tmp_path: Path, monkeypatch):
 
     monkeypatch.setattr(tv_cifar, "download_and_extract_archive", offline)
     target = tmp_path / "cifar"
-    with pytest.raises(OSError, match=f"'cifar10': could not download into {target}.*no network"):
+    with pytest.raises(ConfigError) as caught:
         build_dataset("cifar10", str(target), "train", download=True)
+    assert str(caught.value) == (
+        f"dataset 'cifar10': could not download into {target} (<urlopen error no network>); offline, point the "
+        f"config at a local copy with data.train_path=DIR data.val_path=DIR data.download=false (DIR holding "
+        f"cifar-10-batches-py/), or use the built-in synthetic data with data.dataset=synthetic")

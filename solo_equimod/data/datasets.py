@@ -102,7 +102,13 @@ def _build_torchvision(name: str, root: Path, split: str, transform: Callable | 
             f"the folder that holds {cls.base_folder}/ [torchvision: {err}]"
         ) from err
     except OSError as err:  # a failed download: no network, disk full, ...
-        raise OSError(f"dataset {name!r}: could not download into {root}: {err}") from err
+        if not download:
+            raise
+        raise ConfigError(
+            f"dataset {name!r}: could not download into {root} ({err}); offline, point the config at a local copy "
+            f"with data.train_path=DIR data.val_path=DIR data.download=false (DIR holding {cls.base_folder}/), or "
+            f"use the built-in synthetic data with data.dataset=synthetic"
+        ) from None
 
 
 def _build_folder(name: str, root: Path, split: str, transform: Callable | None, skip_corrupt: bool) -> Dataset:
