@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from solo_equimod.augment.policy import ViewPolicy, policies_from_config
 from solo_equimod.backbones import accepted_kwargs
@@ -23,7 +23,7 @@ from solo_equimod.errors import ConfigError
 from solo_equimod.methods import METHODS
 from solo_equimod.objectives.compose import canonical_config, pipeline_requests
 from solo_equimod.optim import OPTIMIZERS, SCHEDULERS
-from solo_equimod.settings import Settings, parse_settings, setting
+from solo_equimod.settings import Settings, parse_settings, setting, unknown_key_message
 
 __all__ = ["ConfigError", "DataConfig", "PretrainConfig", "complete_method_kwargs", "validate"]
 
@@ -247,8 +247,10 @@ def validate(cfg: DictConfig, schema: type = PretrainConfig) -> DictConfig:
     canonical (`objectives.compose.canonical_config`), with its run name resolved first."""
     try:
         merged = OmegaConf.merge(OmegaConf.structured(schema), _strip_hydra(cfg))
-    except OmegaConfBaseException as err:
-        raise ConfigError(f"invalid config: {err.msg} (key: {err.full_key})") from err
+    except ConfigKeyError as err:
+        raise ConfigError(unknown_key_message(schema, str(err.full_key))) from None
+    except OmegaConfBaseException as err:  # a wrong type
+        raise ConfigError(f"{err.full_key}: {err.msg.splitlines()[0]}") from None
     missing = _missing_keys(merged)
     if missing:
         raise ConfigError(f"missing required config key(s): {', '.join(missing)}")

@@ -126,7 +126,7 @@ def parse_settings(declaration: type[Settings], given: Mapping[str, Any] | DictC
         merged = OmegaConf.merge(OmegaConf.structured(declaration), given or {})
         settings = OmegaConf.to_object(merged)
     except ConfigKeyError as err:
-        raise ConfigError(_unknown_key_message(declaration, str(err.full_key), where)) from None
+        raise ConfigError(unknown_key_message(declaration, str(err.full_key), where)) from None
     except OmegaConfBaseException as err:  # a wrong type, a missing required value
         key = f"{where}.{err.full_key}" if err.full_key else where
         raise ConfigError(f"{key}: {err.msg.splitlines()[0]}") from None
@@ -134,18 +134,19 @@ def parse_settings(declaration: type[Settings], given: Mapping[str, Any] | DictC
     return settings
 
 
-def _unknown_key_message(declaration: type[Settings], full_key: str, where: str) -> str:
+def unknown_key_message(declaration: type[Settings], full_key: str, where: str = "") -> str:
     """`where.a.b is not a setting; did you mean ...? the settings of where.a are: ...`: the
     section is the innermost group the key reaches, the suggestion the closest of its names."""
     *path, name = full_key.split(".")
     section, group = declaration, where
     for part in path:
         section = type(getattr(section(), part))
-        group = f"{group}.{part}"
+        group = f"{group}.{part}" if group else part
     names = [f.name for f in dataclasses.fields(section)]
     close = difflib.get_close_matches(name, names, n=2)
     guess = f" did you mean {' or '.join(close)}?" if close else ""
-    return f"{where}.{full_key} is not a setting;{guess} the settings of {group} are: {', '.join(names)}"
+    owner = f"the settings of {group} are" if group else "the top-level settings are"
+    return f"{f'{where}.' if where else ''}{full_key} is not a setting;{guess} {owner}: {', '.join(names)}"
 
 
 def _type_name(declaration: type[Settings], field: dataclasses.Field) -> str:
