@@ -67,6 +67,13 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
     ("limit_train_batches 0", "simclr", {"limit_train_batches": 0},
      r"limit_train_batches=0 is invalid: use null \(all\), an integer >= 1"),
     ("negative learning rate", "simclr", {"optimizer.lr": -0.1}, r"optimizer.lr=-0.1 is invalid: must be > 0"),
+    ("rotation scales reversed", "simclr", {"objectives.rotation.crop_min_scale": 0.9,
+                                            "objectives.rotation.crop_max_scale": 0.5},
+     r"objectives.rotation.crop_min_scale=0.9 is larger than objectives.rotation.crop_max_scale=0.5"),
+    ("no epoch checkpoint kept", "simclr", {"checkpoint.keep_epochs": 0},
+     r"checkpoint.keep_epochs=0 is invalid: use a positive count, or -1 to keep all"),
+    ("timm backbone with a keyword it lacks", "simclr", {"backbone.name": "resnet10t", "backbone.kwargs": {"bogus": 1}},
+     r"backbone.kwargs \['bogus', 'width'\] do not fit timm model 'resnet10t': .*unexpected keyword argument"),
     ("data format unknown", "simclr", {"data.format": "tfrecord"},
      r"data.format='tfrecord' is invalid: must be one of: image_folder, dali, tensor"),
 ]
@@ -164,4 +171,20 @@ def test_a_broken_3diebench_tree_stops_before_the_run_folder(tmp_path: Path,
                           "num_crops": 2}]
     err = _stopped(cfg, capsys)
     assert str(root / "s" / "b" / "latent_1.npy") in err and "does not exist" in err
+    assert not (tmp_path / "ckpt").exists()
+
+
+def test_dali_format_without_dali_installed_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import solo_equimod.data.dali_loader as dali_loader
+
+    def missing() -> None:
+        raise ImportError("NVIDIA DALI is not installed: pip install 'solo-equimod[dali]'")
+
+    monkeypatch.setattr(dali_loader, "require_dali", missing)
+    folder = write_image_folder(tmp_path / "data", classes=2, per_class=8)
+    cfg = tiny_pretrain_cfg("simclr", tmp_path, **{"data.dataset": "custom", "data.train_path": str(folder),
+                                                   "data.format": "dali"})
+    assert "data.format='dali' needs NVIDIA DALI, which is not installed: NVIDIA DALI is not installed: pip install" \
+        in _stopped(cfg, capsys)
     assert not (tmp_path / "ckpt").exists()
