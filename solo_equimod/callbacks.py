@@ -154,7 +154,7 @@ class NonFiniteLossGuard(pl.Callback):
         raise FloatingPointError(
             f"non-finite loss {value} in optimiser step {trainer.global_step} (epoch {trainer.current_epoch}, "
             f"batch {batch_idx}); loss terms: {listed}. Training stopped; the model's largest |parameter| is now "
-            f"{largest_abs(pl_module.parameters()):.3g} ({self._start_largest:.3g} at the start of this session). "
+            f"{largest_abs(pl_module.parameters()):.3g} ({self._start_largest:.3g} at the start of this run). "
             f"{advice} To change the settings, start a new run: the same command with name={free_name(folder, name)} "
             f"optimizer.lr={lower:g} "
             f"in place of its name and optimizer.lr (a tenth of this run's {lr:g}, capped at {SUGGESTED_LR_CAP:g}, "

@@ -12,6 +12,7 @@ from torch.utils.data import Dataset
 
 from solo_equimod.config import ConfigError
 from solo_equimod.data.datasets import dataset_image_sizes, num_classes_of
+from solo_equimod.world import planned_processes
 
 
 def _classes(dataset: Dataset) -> list[str] | None:
@@ -41,7 +42,7 @@ def check_pretrain_data(cfg: DictConfig, train_set: Dataset, val_set: Dataset | 
     if cfg.data.num_classes is not None and cfg.data.num_classes != found:
         raise ConfigError(f"data.num_classes={cfg.data.num_classes} but the training data has {found} classes; "
                           f"set data.num_classes={found} or null (read from the data)")
-    world = cfg.devices * cfg.num_nodes if isinstance(cfg.devices, int) and cfg.devices > 0 else cfg.num_nodes
+    world = planned_processes(cfg)
     size = len(train_set)  # type: ignore[arg-type]
     if cfg.optimizer.batch_size * world > size:
         where = f"data.train_path={cfg.data.train_path}" if cfg.data.train_path else f"data.dataset={cfg.data.dataset}"
