@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU checks of issue 16 in one run (< 10 min on one current GPU); writes its figures to
+# The GPU checks in one run (< 10 min on one current GPU); writes its figures to
 # ${OUT:-benchmarks/results}/gpu_checks.json and the logs next to it.
 #   1. tests of the sampler, the batched applier, the DALI and the tensor loaders on the GPU
 #      (SOLO_EQUIMOD_TEST_DEVICE=cuda: applier on cuda tensors; DALI `mixed` decoding + GPU operators,

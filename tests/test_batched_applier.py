@@ -1,4 +1,4 @@
-"""The batched applier against the per-image torchvision applier on the same parameters (issue 16).
+"""The batched applier against the per-image torchvision applier on the same parameters.
 
 Reference: `apply_view_params` (torchvision v2 on one uint8 image) with `params.row(b)`, over the
 shipped CIFAR SimCLR and BYOL policies and the ImageNet BYOL policy (scripts/pretrain/*/augmentations).

@@ -1,4 +1,4 @@
-"""The DALI pretraining loader against the torchvision reference (issue 4), on CPU.
+"""The DALI pretraining loader against the torchvision reference, on CPU.
 
 References: `sample_views` (the one sampler, replayed from the loader's seed), `apply_view_params` (re-applying a
 returned parameter vector to the decoded file), torchvision's `OriginalView`, the file list itself

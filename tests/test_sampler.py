@@ -1,4 +1,4 @@
-"""The batch-level sampler against torchvision's own samplers, drawn independently (issue 16).
+"""The batch-level sampler against torchvision's own samplers, drawn independently.
 
 References: `RandomResizedCrop.get_params`, `ColorJitter.get_params` and `GaussianBlur.get_params`
 called once per draw, the policy's probabilities, and the uniform law on the 24 orders of the

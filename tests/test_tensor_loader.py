@@ -1,4 +1,4 @@
-"""data.format=tensor (issue 16): epochs, shards, the named batch, views re-made from their returned
+"""data.format=tensor: epochs, shards, the named batch, views re-made from their returned
 parameters by the per-image torchvision applier, and the errors for over-budget or mixed-size data.
 References: the dataset itself (indexes, labels), `apply_view_params`, `dali_loader.epoch_plan`."""
 
