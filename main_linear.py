@@ -3,6 +3,11 @@
 
 from __future__ import annotations
 
+from solo_equimod.malloc import reexec_with_malloc_settings
+
+if __name__ == "__main__":  # first, before torch: CPU steps linear in the batch (solo_equimod/malloc.py)
+    reexec_with_malloc_settings()
+
 import json
 
 import hydra

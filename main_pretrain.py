@@ -4,6 +4,11 @@ Any key can be overridden on the command line (`optimizer.lr=1.0 data.num_worker
 
 from __future__ import annotations
 
+from solo_equimod.malloc import reexec_with_malloc_settings
+
+if __name__ == "__main__":  # first, before torch: CPU steps linear in the batch (solo_equimod/malloc.py)
+    reexec_with_malloc_settings()
+
 import hydra
 from omegaconf import DictConfig
 

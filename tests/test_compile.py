@@ -131,21 +131,26 @@ def test_an_unsupported_precision_names_the_key_and_the_choices(tmp_path: Path) 
 
 def test_a_compiled_run_killed_and_resumed_continues_exactly_and_loads_uncompiled(tmp_path: Path) -> None:
     """compile: true, data.format=tensor (which resumes mid-epoch): killed after the step-4 checkpoint
-    and resumed, every step's loss equals the unkilled compiled run's; its checkpoint loads strictly
-    into an uncompiled model (`load_method`), whose features equal the compiled model's."""
-    settings = {"data.format": "tensor", "compile": True}
-    pretrain(_cfg(tmp_path, "ref", **settings))
+    and resumed, every step's loss equals an uninterrupted run's (eager: a compiled step equals an eager
+    one, above; to rtol 1e-4 after 6 steps, where a wrong batch or state would differ in the first
+    digits); its checkpoint loads strictly into an uncompiled model (`load_method`) and back into a
+    compiled one, whose features equal the uncompiled model's."""
+    tensor = {"data.format": "tensor"}
+    pretrain(_cfg(tmp_path, "ref", **tensor))
     ref = _rows(tmp_path / "ckpt" / "ref")
-    cfg_file, run_dir, _ = _kill_after_step4(tmp_path, _cfg(tmp_path, "killed", **settings))
+    cfg = _cfg(tmp_path, "killed", **tensor, compile=True)
+    cfg_file, run_dir, step4 = _kill_after_step4(tmp_path, cfg, deadline_s=600)  # compiling on 2 cores: minutes
+    assert step4.is_file()
     resumed = _run(cfg_file, delay=0.0)
     err = resumed.communicate(timeout=600)[1].decode()
     assert resumed.returncode == 0, err[-3000:]
+    assert f"Restored all states from the checkpoint at {step4}" in err
     before, after = _rows(run_dir), _rows(run_dir, "csv-resumed-epoch=1-step=4")
     assert min(s for s, r in after.items() if "train_loss" in r) == 4
     steps = {s: r["train_loss"] for rows in (before, after) for s, r in rows.items() if "train_loss" in r and s < 6}
     assert sorted(steps) == list(range(6))
     for step, loss in steps.items():
-        assert float(loss) == pytest.approx(float(ref[step]["train_loss"]), rel=1e-5, abs=1e-6), step
+        assert float(loss) == pytest.approx(float(ref[step]["train_loss"]), rel=1e-4), step
 
     state = torch.load(run_dir / "last.ckpt", weights_only=True)["state_dict"]
     assert not [k for k in state if "_orig_mod" in k]
