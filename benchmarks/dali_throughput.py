@@ -127,7 +127,8 @@ def _loop(batches: Iterable) -> int:  # type: ignore[type-arg]
 
 
 # the ratios quoted in BENCHMARKS.md: (numerator row, denominator row)
-RATIOS = {"tensor-full / torchvision-full": ("tensor-full", "torchvision-full"),
+RATIOS = {"tensor-full-1thread / torchvision-full": ("tensor-full-1thread", "torchvision-full"),
+          "tensor-full / torchvision-full": ("tensor-full", "torchvision-full"),
           "dali-params-rrc / dali-plain-rrc": ("dali-params-rrc", "dali-plain-rrc"),
           "dali-params-full / torchvision-full": ("dali-params-full", "torchvision-full")}
 
