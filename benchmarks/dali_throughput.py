@@ -240,7 +240,8 @@ def main() -> None:
     ratios = paired_ratios(per_round)
 
     lines = [
-        f"dataset: {args.dataset} ({root}, {count} images), augmentations {config.relative_to(REPO)}, "
+        f"dataset: {args.dataset} ({'cifar10-subset/train' if root == CIFAR_SUBSET else 'generated'}, {count} images), "
+        f"augmentations {config.relative_to(REPO)}, "
         f"batch {args.batch_size}, {args.workers} workers, {args.rounds} interleaved rounds of {args.epochs} epoch(s) "
         f"per row after 1 warm-up"
         + (f", tensor rows on the set tiled to {len(images)} images" if args.tensor_images else ""),
