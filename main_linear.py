@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from solo_equimod.cli import linear_main
+from solo_equimod.entry import linear
 
 if __name__ == "__main__":
-    linear_main(script_dir=Path(__file__).resolve().parent)
+    linear(script_dir=Path(__file__).resolve().parent)

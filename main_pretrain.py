@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from solo_equimod.cli import pretrain_main
+from solo_equimod.entry import pretrain
 
 if __name__ == "__main__":
-    pretrain_main(script_dir=Path(__file__).resolve().parent)
+    pretrain(script_dir=Path(__file__).resolve().parent)

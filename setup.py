@@ -38,8 +38,8 @@ setup(
     package_data={"solo_equimod.zoo": ["manifest.json", "weights/*.pt"]},  # the zoo works from a wheel too
     cmdclass={"build_py": BuildWithConfigs},
     entry_points={"console_scripts": [
-        "solo-equimod-pretrain = solo_equimod.cli:pretrain_main",
-        "solo-equimod-linear = solo_equimod.cli:linear_main",
+        "solo-equimod-pretrain = solo_equimod.entry:pretrain",
+        "solo-equimod-linear = solo_equimod.entry:linear",
     ]},
     python_requires=">=3.10",
     install_requires=[

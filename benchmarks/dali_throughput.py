@@ -13,13 +13,14 @@ Rows, all with the same batch size and the same number of worker threads/process
 All DALI rows read files through the same Python feeder (which also draws the parameters, unused
 by the plain row), so only the augmentation differs.
 
-    python benchmarks/dali_throughput.py [--dataset cifar|imagenet] [--workers 2] [--epochs 3]
+    python benchmarks/dali_throughput.py [--dataset cifar|imagenet] [--workers 2] [--rounds 3] [--epochs 1]
         [--device cpu|cuda] [--json out.json] [--generated --limit N] [--tensor-images N]
 
 cifar: /work/shared/data/cifar10-subset/train (PNG 32x32) when present (and not --generated), else
 --limit generated images (default 2048); imagenet: --limit (default 256) generated 500x375 JPEGs
-with the ImageNet BYOL augmentations (crop 224, original 256/224). Prints a Markdown table (also
-written to --out when given).
+with the ImageNet BYOL augmentations (crop 224, original 256/224). The rows alternate round by
+round (ABAB), and the ratios BENCHMARKS.md quotes (RATIOS) are taken per round, between rows that
+ran back to back, with their median and range. Prints Markdown tables (also written to --out when given).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
 import tempfile
 import time
 import warnings
@@ -126,12 +128,37 @@ def _loop(batches: Iterable) -> int:  # type: ignore[type-arg]
     return sum(len(batch["index"]) for batch in batches)
 
 
-def _images_per_second(run_epoch: Callable[[], int], epochs: int) -> float:
-    run_epoch()  # warm-up: pipeline build, worker start, page cache
-    start, images = time.perf_counter(), 0
-    for _ in range(epochs):
-        images += run_epoch()
-    return images / (time.perf_counter() - start)
+# the ratios quoted in BENCHMARKS.md: (numerator row, denominator row)
+RATIOS = {"tensor-full-1thread / torchvision-full": ("tensor-full-1thread", "torchvision-full"),
+          "tensor-full / torchvision-full": ("tensor-full", "torchvision-full"),
+          "dali-params-rrc / dali-plain-rrc": ("dali-params-rrc", "dali-plain-rrc"),
+          "dali-params-full / torchvision-full": ("dali-params-full", "torchvision-full")}
+
+
+def interleaved(rows: dict[str, Callable[[], int]], rounds: int, epochs: int) -> dict[str, list[float]]:
+    """Images/s of every row per round: one warm-up epoch each (pipeline build, worker start, page
+    cache), then `rounds` rounds in which each row in turn runs `epochs` epochs (ABAB...), so that the
+    machine's load drifts over all rows alike."""
+    for run in rows.values():
+        run()
+    speeds: dict[str, list[float]] = {name: [] for name in rows}
+    for _ in range(rounds):
+        for name, run in rows.items():
+            start = time.perf_counter()
+            images = sum(run() for _ in range(epochs))
+            speeds[name].append(images / (time.perf_counter() - start))
+    return speeds
+
+
+def paired_ratios(speeds: dict[str, list[float]]) -> dict[str, dict[str, float | list[float]]]:
+    """Each RATIOS entry per round (the two rows of one round ran back to back), its median and range."""
+    out: dict[str, dict[str, float | list[float]]] = {}
+    for label, (num, den) in RATIOS.items():
+        if num in speeds and den in speeds:
+            per_round = [a / b for a, b in zip(speeds[num], speeds[den])]
+            out[label] = {"median": statistics.median(per_round), "min": min(per_round), "max": max(per_round),
+                          "rounds": per_round}
+    return out
 
 
 def main() -> None:
@@ -139,7 +166,8 @@ def main() -> None:
     parser.add_argument("--dataset", choices=["cifar", "imagenet"], default="cifar")
     parser.add_argument("--workers", type=int, default=2, help="DALI threads = DataLoader worker processes")
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=1, help="epochs of each row per round")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (ABAB); medians and ranges over them")
     parser.add_argument("--limit", type=int, default=None,
                         help="images to generate (default: cifar 2048, imagenet 256)")
     parser.add_argument("--generated", action="store_true", help="cifar: generated images even when the subset is on disk")
@@ -212,22 +240,27 @@ def main() -> None:
         "tensor-full": tensor_epoch(args.workers),
         "tensor-full-1thread": tensor_epoch(1),
     }
-    speeds = {name: _images_per_second(run, args.epochs) for name, run in rows.items()}
+    per_round = interleaved(rows, args.rounds, args.epochs)
+    speeds = {name: statistics.median(values) for name, values in per_round.items()}
+    ratios = paired_ratios(per_round)
 
     lines = [
-        f"dataset: {args.dataset} ({root}, {count} images), augmentations {config.relative_to(REPO)}, "
-        f"batch {args.batch_size}, {args.workers} workers, {args.epochs} timed epochs after 1 warm-up"
+        f"dataset: {args.dataset} ({'cifar10-subset/train' if root == CIFAR_SUBSET else 'generated'}, {count} images), "
+        f"augmentations {config.relative_to(REPO)}, "
+        f"batch {args.batch_size}, {args.workers} workers, {args.rounds} interleaved rounds of {args.epochs} epoch(s) "
+        f"per row after 1 warm-up"
         + (f", tensor rows on the set tiled to {len(images)} images" if args.tensor_images else ""),
         f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads",
         "",
         f"device: {args.device}" + (f" ({torch.cuda.get_device_name()})" if args.device == "cuda" else ""),
         "",
-        f"| pipeline | images/s | views/s ({len(policies)} per image) | vs torchvision-full |",
+        f"| pipeline | images/s (median) | rounds (min-max) | views/s ({len(policies)} per image) |",
         "|---|---:|---:|---:|",
     ]
-    base = speeds["torchvision-full"]
-    lines += [f"| {name} | {value:.0f} | {value * len(policies):.0f} | {value / base:.2f}x |"
-              for name, value in speeds.items()]
+    lines += [f"| {name} | {value:.0f} | {min(per_round[name]):.0f}-{max(per_round[name]):.0f} | "
+              f"{value * len(policies):.0f} |" for name, value in speeds.items()]
+    lines += ["", "| ratio (paired per round) | median | min-max |", "|---|---:|---:|"]
+    lines += [f"| {label} | {r['median']:.2f}x | {r['min']:.2f}-{r['max']:.2f}x |" for label, r in ratios.items()]
     text = "\n".join(lines)
     print(text)
     if args.out is not None:
@@ -235,7 +268,9 @@ def main() -> None:
     if args.json is not None:
         args.json.write_text(json.dumps({"dataset": args.dataset, "device": args.device, "images": count,
                                           "tensor_images": len(images), "views_per_image": len(policies),
-                                          "images_per_s": speeds}, indent=1))
+                                          "images_per_s": speeds, "images_per_s_rounds": per_round,
+                                          "ratios": ratios, "rounds": args.rounds, "epochs_per_round": args.epochs},
+                                         indent=1))
     tmp.cleanup()
 
 

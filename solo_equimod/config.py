@@ -208,7 +208,13 @@ class PretrainConfig(Settings):
     num_nodes: int = setting(1, "nodes", ge=1)
     accelerator: str = setting("auto", "cpu, gpu, auto (Lightning)")
     strategy: str = setting("auto", "auto, ddp, ... (Lightning)")
-    precision: str = setting("32-true", "32-true, 16-mixed, bf16-mixed (Lightning)")
+    precision: str = setting("32-true", "Lightning's precision: 32-true; 16-mixed (float16 autocast on GPU, bfloat16 "
+                             "on CPU); bf16-mixed (bfloat16 autocast, CPU and Ampere+ GPUs)",
+                             choices=("32-true", "16-mixed", "bf16-mixed"))
+    compile: bool = setting(False, "torch.compile the backbone and heads in place (solo_equimod.speed): faster steps "
+                            "after a first, slow one; checkpoints stay interchangeable with uncompiled runs")
+    channels_last: bool = setting(False, "weights and backbone inputs in channels-last (NHWC) memory order: faster "
+                                  "convolutions on GPUs with tensor cores, mostly with 16-mixed / bf16-mixed")
     sync_batchnorm: bool = setting(False, "synchronise BatchNorm statistics across processes")
     seed: int = setting(5, "global seed")
     log_dir: str = setting("outputs", "log folder")

@@ -18,6 +18,7 @@ from solo_equimod.data.pretrain import PretrainDataModule
 from solo_equimod.methods import METHODS
 from solo_equimod.preflight import check_pretrain_config
 from solo_equimod.run_dir import RunPlan, claim_run_dir, plan_run
+from solo_equimod.speed import apply_speed_settings
 
 
 class ProgressBar(TQDMProgressBar):
@@ -73,6 +74,7 @@ def pretrain(raw_cfg: DictConfig) -> Path:
         cfg.data.num_classes = num_classes_of(datamodule.train_set)
     model = METHODS[cfg.method](cfg)
     model.prepare_objectives(datamodule)
+    apply_speed_settings(model, cfg)  # compile, channels_last: in place, the state_dict keys unchanged
     plan = plan_run(run_dir, cfg) if cfg.auto_resume.enabled else RunPlan(run_dir)
 
     callbacks: list[pl.Callback] = [ProgressBar(refresh_rate=1), LearningRateMonitor(logging_interval="step"),

@@ -20,7 +20,8 @@ EQUIMOD_KEYS = ("weight, proj_hidden_dim, proj_output_dim, param_embed_dim, temp
                 "param_stats_samples, param_stats_seed, param_encoder, last_bn_affine, head_batches")
 TOP_KEYS = ("config_version, name, method, backbone, method_kwargs, objectives, data, augmentations, optimizer, "
             "scheduler, checkpoint, auto_resume, wandb, max_epochs, max_steps, limit_train_batches, limit_val_batches, "
-            "devices, num_nodes, accelerator, strategy, precision, sync_batchnorm, seed, log_dir, log_every_n_steps")
+            "devices, num_nodes, accelerator, strategy, precision, compile, channels_last, sync_batchnorm, seed, log_dir, "
+            "log_every_n_steps")
 # the headline recipe made tiny: the synthetic data, tiny_cnn, two steps on the CPU
 TINY = ["data.dataset=synthetic", "data.synthetic_size=64", "data.num_workers=0", "backbone.name=tiny_cnn",
         "+backbone.kwargs.width=8", "optimizer.batch_size=16", "max_epochs=1", "limit_train_batches=2",

@@ -31,6 +31,7 @@ from solo_equimod.config import validate
 from solo_equimod.data.batch import Batch
 from solo_equimod.data.pretrain import PretrainDataModule
 from solo_equimod.methods import METHODS, BaseMethod
+from solo_equimod.speed import apply_speed_settings
 
 from .conftest import tiny_pretrain_cfg
 
@@ -85,6 +86,8 @@ def _worker(rank: int, port: int, cfg: DictConfig, out: str) -> None:
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD)
     try:
         model = _model(cfg)
+        if cfg.compile:  # compiled networks in each process against the eager single process
+            apply_speed_settings(model, cfg)
         ddp = DistributedDataParallel(_SSLLoss(model), find_unused_parameters=True)
         loss = ddp(_batch(model.objectives["equimod"].param_layout.dim, rank * PER_RANK, (rank + 1) * PER_RANK))
         loss.backward()
@@ -110,10 +113,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize(("method", "variant"), [("simclr_equimod", "paper"), ("byol_equimod", "paper"),
-                                                 ("simclr_equimod", "official")])
-def test_two_processes_equal_one_process_on_the_concatenated_batch(method: str, variant: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("method", "variant", "compiled"), [("simclr_equimod", "paper", False),
+                                                             ("byol_equimod", "paper", False),
+                                                             ("simclr_equimod", "official", False),
+                                                             ("simclr_equimod", "paper", True)])
+def test_two_processes_equal_one_process_on_the_concatenated_batch(method: str, variant: str, compiled: bool,
+                                                                   tmp_path: Path) -> None:
+    """`compiled`: each process's networks compiled (`compile: true`), against the eager single process."""
     cfg = _cfg(method, variant, tmp_path)
+    cfg.compile = compiled
     out = str(tmp_path / "rank0.pt")
     os.environ["OMP_NUM_THREADS"] = "1"
     mp.spawn(_worker, args=(_free_port(), cfg, out), nprocs=WORLD, join=True)

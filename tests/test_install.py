@@ -80,8 +80,8 @@ def test_wheel_holds_every_shipped_config_and_the_commands(wheel: Path):
             "solo_equimod/configs/pretrain/synthetic/augmentations/byol.yaml"} <= set(shipped)
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert zipfile.ZipFile(wheel).read(entry_points).decode().split() == [
-        "[console_scripts]", "solo-equimod-linear", "=", "solo_equimod.cli:linear_main",
-        "solo-equimod-pretrain", "=", "solo_equimod.cli:pretrain_main"]
+        "[console_scripts]", "solo-equimod-linear", "=", "solo_equimod.entry:linear",
+        "solo-equimod-pretrain", "=", "solo_equimod.entry:pretrain"]
     assert not [n for n in names if n.startswith(("tests/", "benchmarks/", "scripts/"))]
 
 

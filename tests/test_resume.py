@@ -66,15 +66,15 @@ def _run(cfg_file: Path, delay: float) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def _kill_after_step4(tmp_path: Path, cfg: DictConfig) -> tuple[Path, Path, Path]:
-    """Run `cfg` as the "killed" run in a subprocess and SIGKILL it once its step-4 checkpoint exists;
-    returns the saved config file, the run folder and that checkpoint."""
+def _kill_after_step4(tmp_path: Path, cfg: DictConfig, deadline_s: float = 120) -> tuple[Path, Path, Path]:
+    """Run `cfg` as the "killed" run in a subprocess and SIGKILL it once its step-4 checkpoint exists
+    (or after `deadline_s`); returns the saved config file, the run folder and that checkpoint."""
     cfg_file = tmp_path / "killed.yaml"
     OmegaConf.save(cfg, cfg_file)
     run_dir = tmp_path / "ckpt" / "killed"
     step4 = run_dir / "steps" / "epoch=1-step=4.ckpt"
     proc = _run(cfg_file, delay=0.5)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + deadline_s
     while not step4.is_file() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
