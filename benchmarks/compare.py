@@ -6,9 +6,8 @@ Writes `summary.json`, `table.md` and PNG plots to the results folder; finished 
 (`runs/<label>-s<seed>/result.json`), so a rerun resumes, and `--report-only` rebuilds the tables
 from whatever finished.
 
-    python benchmarks/compare.py --seeds 0 1 2 -- data.dataset=custom \\
-        data.train_path=/work/shared/data/cifar10-subset/train data.val_path=/work/shared/data/cifar10-subset/val \\
-        max_epochs=1 limit_train_batches=12
+    python benchmarks/compare.py --seeds 0 1 2 -- max_epochs=1 limit_train_batches=12   # on --data's CIFAR folder
+    python benchmarks/compare.py --data '' --seeds 0 -- max_epochs=1                   # on the configs' own data
     python benchmarks/compare.py --runs simclr simclr_rotation \\
         essl_jigsaw=essl,objectives.transform_prediction.task=jigsaw \\
         --out-dir benchmarks/results/compare_objectives --markers objectives -- ...   # throughput ratios to the first run
@@ -18,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import re
 import statistics
 import threading
 import time
@@ -48,6 +49,7 @@ from solo_equimod.objectives import OBJECTIVES, PredictsViews
 from solo_equimod.training import pretrain
 
 REPO = Path(__file__).resolve().parents[1]
+CIFAR_SUBSET = REPO.parent / "shared/data/cifar10-subset"  # the CIFAR-10 subset beside the checkout (train/, val/)
 BASES = ("simclr", "byol", "barlow_twins", "vicreg")
 RANDOM = "random init"
 
@@ -140,7 +142,7 @@ def run_one(label: str, seed: int, cfg: DictConfig, args: argparse.Namespace, ou
     data = OmegaConf.to_container(cfg.data, resolve=True)
     result = {"method": label, "seed": seed, "pretrain_s": pretrain_s,
               **evaluate(ckpt, data, args, equimod=predicts_views(cfg))}
-    write_json(result, done)
+    write_json(repo_relative(result), done)
     return result
 
 
@@ -218,7 +220,7 @@ def report(out_dir: Path, meta: dict[str, Any]) -> str:
                   "top-1 (%)", f"{metric} top-1 (dashed: random init)", out_dir / f"{metric}_top1.png")
     text = "\n".join(tables)
     (out_dir / "table.md").write_text(text)
-    write_json({"meta": meta, "runs": runs}, out_dir / "summary.json")
+    write_json(repo_relative({"meta": meta, "runs": runs}), out_dir / "summary.json")
     return text
 
 
@@ -242,6 +244,29 @@ def compose_with(config: str, overrides: list[str]) -> DictConfig:
     return compose(config_name=config, overrides=keep)
 
 
+def data_overrides(folder: str) -> list[str]:
+    """The overrides that point a config at `folder`'s train/ and val/ trees (absolute: the runs may
+    read them from any working folder; `repo_relative` writes them relative in the results)."""
+    if not folder or (folder == str(CIFAR_SUBSET) and not CIFAR_SUBSET.is_dir()):  # the default, when absent: none
+        return []
+    if not Path(folder, "train").is_dir():
+        raise SystemExit(f"error: --data {folder}: no train/ folder there (give --data '' for the configs' own data)")
+    root = Path(folder).resolve()
+    return ["data.dataset=custom", f"data.train_path={root}/train", f"data.val_path={root}/val", "data.download=false"]
+
+
+def repo_relative(value: Any) -> Any:
+    """`value` (JSON-like) with every absolute path under the repository's parent folder written
+    relative to the repository: the committed results name no one machine's folders."""
+    if isinstance(value, dict):
+        return {key: repo_relative(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [repo_relative(item) for item in value]
+    if isinstance(value, str) and str(REPO.parent) in value:
+        return re.sub(re.escape(str(REPO.parent)) + r"/[^\s=,]*", lambda m: os.path.relpath(m.group(0), REPO), value)
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config-dir", default=str(REPO / "scripts/pretrain/synthetic"))
@@ -263,8 +288,12 @@ def main() -> None:
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--benchmarks-md", default=str(REPO / "BENCHMARKS.md"),
                         help="Markdown file whose compare:begin/end block receives the tables ('' to skip)")
+    parser.add_argument("--data", default=str(CIFAR_SUBSET),
+                        help="a folder with train/ and val/ ImageFolder trees, read as data.dataset=custom (default: the "
+                             "CIFAR-10 subset beside the repository, when there); '' keeps the configs' own data")
     parser.add_argument("overrides", nargs="*", help="pretraining overrides, e.g. max_epochs=1")
     args = parser.parse_args()
+    args.overrides = [*data_overrides(args.data), *args.overrides]
     out_dir = Path(args.out_dir)
     meta_path = out_dir / "meta.json"
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
@@ -286,7 +315,7 @@ def main() -> None:
                     "throughput_setup": f"{backbone}, batch {batch} made by each run's pipeline on random images "
                                         f"(+ each run's extra inputs), median of {args.throughput_steps} steps",
                     "throughput": throughput(groups, batch, args.throughput_steps, warmup=1)}
-            write_json(meta, meta_path)
+            write_json(repo_relative(meta), meta_path)
         labels = [*[m for m in cfgs if m != RANDOM], RANDOM]
         for seed in args.seeds:  # seed-major, pairs first: a cut-short run still compares each pair
             for label in labels:

@@ -16,7 +16,8 @@ by the plain row), so only the augmentation differs.
     python benchmarks/dali_throughput.py [--dataset cifar|imagenet] [--workers 2] [--rounds 3] [--epochs 1]
         [--device cpu|cuda] [--json out.json] [--generated --limit N] [--tensor-images N]
 
-cifar: /work/shared/data/cifar10-subset/train (PNG 32x32) when present (and not --generated), else
+cifar: --data (default: ../shared/data/cifar10-subset/train from the repository, PNG 32x32) when present
+(and not --generated), else
 --limit generated images (default 2048); imagenet: --limit (default 256) generated 500x375 JPEGs
 with the ImageNet BYOL augmentations (crop 224, original 256/224). The rows alternate round by
 round (ABAB), and the ratios BENCHMARKS.md quotes (RATIOS) are taken per round, between rows that
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import tempfile
@@ -58,7 +60,7 @@ from solo_equimod.data.tensor_loader import TensorPretrainLoader, decode_dataset
 from solo_equimod.errors import config_errors_exit
 
 REPO = Path(__file__).resolve().parents[1]
-CIFAR_SUBSET = Path("/work/shared/data/cifar10-subset/train")
+CIFAR_SUBSET = REPO.parent / "shared/data/cifar10-subset/train"  # the CIFAR-10 subset beside the checkout
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
@@ -170,6 +172,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (ABAB); medians and ranges over them")
     parser.add_argument("--limit", type=int, default=None,
                         help="images to generate (default: cifar 2048, imagenet 256)")
+    parser.add_argument("--data", type=Path, default=CIFAR_SUBSET,
+                        help="cifar: an ImageFolder of CIFAR-size images (default: the CIFAR-10 subset beside the repo)")
     parser.add_argument("--generated", action="store_true", help="cifar: generated images even when the subset is on disk")
     parser.add_argument("--tensor-images", type=int, default=None,
                         help="tensor rows: the decoded set tiled to this many images, so that a fast device's epoch "
@@ -187,8 +191,8 @@ def main() -> None:
     if args.dataset == "cifar":
         config = REPO / "scripts/pretrain/cifar/augmentations/simclr.yaml"
         original = OriginalView()
-        if CIFAR_SUBSET.is_dir() and not args.generated:
-            root = CIFAR_SUBSET
+        if args.data.is_dir() and not args.generated:
+            root = args.data
         else:
             root = _synthetic_folder(Path(tmp.name), args.limit or 2048, (32, 32), "png")
     else:
@@ -245,7 +249,7 @@ def main() -> None:
     ratios = paired_ratios(per_round)
 
     lines = [
-        f"dataset: {args.dataset} ({'cifar10-subset/train' if root == CIFAR_SUBSET else 'generated'}, {count} images), "
+        f"dataset: {args.dataset} ({os.path.relpath(root, REPO) if root == args.data else 'generated'}, {count} images), "
         f"augmentations {config.relative_to(REPO)}, "
         f"batch {args.batch_size}, {args.workers} workers, {args.rounds} interleaved rounds of {args.epochs} epoch(s) "
         f"per row after 1 warm-up"

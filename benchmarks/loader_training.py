@@ -13,7 +13,7 @@ does that in the training process, the copy to the device), as a fraction of the
 CUDA the step end is synchronised so that the GPU's queued work counts as compute, not as wait.
 
     python benchmarks/loader_training.py --backbones tiny_cnn resnet18 --batch-size 64 --steps 10 \\
-        --data /work/shared/data/cifar10-subset/train --json benchmarks/results/loader_training.json
+        --data ../shared/data/cifar10-subset/train --json benchmarks/results/loader_training.json
     python benchmarks/loader_training.py --device cuda --backbones resnet18 --batch-size 512 \\
         --synthetic 50000 --steps 90 --warmup 8 --workers 8   # GPU: epoch time of 50,000 32 px images
 """
