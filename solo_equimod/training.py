@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning.pytorch as pl
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig
@@ -17,17 +17,9 @@ from solo_equimod.data.datasets import num_classes_of
 from solo_equimod.data.pretrain import PretrainDataModule
 from solo_equimod.methods import METHODS
 from solo_equimod.preflight import check_pretrain_config
+from solo_equimod.progress import progress_callback
 from solo_equimod.run_dir import RunPlan, claim_run_dir, plan_run
 from solo_equimod.speed import apply_speed_settings
-
-
-class ProgressBar(TQDMProgressBar):
-    """Lightning's bar without `v_num`: our loggers' versions are folder names, not run numbers."""
-
-    def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict:
-        metrics = super().get_metrics(trainer, pl_module)
-        metrics.pop("v_num", None)
-        return metrics
 
 
 def _loggers(cfg: DictConfig, run_dir: Path, csv_version: str = "csv") -> list[Logger]:
@@ -77,7 +69,7 @@ def pretrain(raw_cfg: DictConfig) -> Path:
     apply_speed_settings(model, cfg)  # compile, channels_last: in place, the state_dict keys unchanged
     plan = plan_run(run_dir, cfg) if cfg.auto_resume.enabled else RunPlan(run_dir)
 
-    callbacks: list[pl.Callback] = [ProgressBar(refresh_rate=1), LearningRateMonitor(logging_interval="step"),
+    callbacks: list[pl.Callback] = [progress_callback(), LearningRateMonitor(logging_interval="step"),
                                     NonFiniteLossGuard()]
     if cfg.checkpoint.enabled:
         # monitoring the step makes "the k best" the k newest; no version counter: last.ckpt is

@@ -33,6 +33,7 @@ from solo_equimod.data.datasets import DATASET_INFO, num_classes_of
 from solo_equimod.data.pretrain import build_split
 from solo_equimod.errors import ConfigError
 from solo_equimod.eval.reports import report_path
+from solo_equimod.progress import progress_callback
 
 
 @dataclass
@@ -199,7 +200,7 @@ def run_linear(raw_cfg: DictConfig) -> dict[str, float]:
     model = LinearClassifier(model_backbone, method.features_dim, num_classes, cfg.optimizer, cfg.min_lr)
     trainer = pl.Trainer(max_epochs=cfg.max_epochs, accelerator=cfg.accelerator, devices=cfg.devices,
                          precision=cfg.precision, logger=False, enable_checkpointing=False,
-                         check_val_every_n_epoch=cfg.max_epochs)
+                         check_val_every_n_epoch=cfg.max_epochs, callbacks=[progress_callback()])
     trainer.fit(model, train_loader, val_loader)
     metrics = trainer.callback_metrics
     resize, crop, interpolation = evaluation_view(cfg, crop_size)
