@@ -58,5 +58,6 @@ setup(
     extras_require={
         "dali": ["nvidia-dali-cuda130"],
         "dev": ["pytest>=7"],
+        "docs": ["mkdocs==1.6.1", "mkdocs-material>=9.8,<9.9", "mkdocstrings>=1.0,<1.1", "mkdocstrings-python>=2.0,<2.1"],
     },
 )

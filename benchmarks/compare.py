@@ -226,7 +226,7 @@ def report(out_dir: Path, meta: dict[str, Any]) -> str:
 
 def write_into_markdown(path: Path, text: str, name: str = "compare") -> None:
     """Replace the block between `<!-- name:begin -->` and `<!-- name:end -->` in `path` (e.g.
-    BENCHMARKS.md) with `text`, atomically."""
+    docs/benchmarks/accuracy.md) with `text`, atomically."""
     doc = path.read_text()
     markers = (f"<!-- {name}:begin -->", f"<!-- {name}:end -->")
     begin, end = doc.find(markers[0]), doc.find(markers[1])
@@ -277,7 +277,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--linear-epochs", type=int, default=30)
     parser.add_argument("--linear-protocol", choices=["augmented", "cached"], default="augmented",
-                        help="augmented: the paper/official protocol (README Recipes row 7); cached: features once, fast")
+                        help="augmented: the paper/official protocol (docs: EquiMod, Recipes row 7); cached: features once, fast")
     parser.add_argument("--knn-k", type=int, default=200)
     parser.add_argument("--knn-t", type=float, default=0.1)
     parser.add_argument("--max-images", type=int, default=1000, help="images for equivariance/sensitivity")
@@ -286,7 +286,7 @@ def main() -> None:
                         help="measure throughput again though meta.json has it (after a code change, or on an idle machine)")
     parser.add_argument("--out-dir", default=str(REPO / "benchmarks/results/compare"))
     parser.add_argument("--report-only", action="store_true")
-    parser.add_argument("--benchmarks-md", default=str(REPO / "BENCHMARKS.md"),
+    parser.add_argument("--benchmarks-md", default=str(REPO / "docs/benchmarks/accuracy.md"),
                         help="Markdown file whose compare:begin/end block receives the tables ('' to skip)")
     parser.add_argument("--data", default=str(CIFAR_SUBSET),
                         help="a folder with train/ and val/ ImageFolder trees, read as data.dataset=custom (default: the "

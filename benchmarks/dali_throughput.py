@@ -20,7 +20,7 @@ cifar: --data (default: ../shared/data/cifar10-subset/train from the repository,
 (and not --generated), else
 --limit generated images (default 2048); imagenet: --limit (default 256) generated 500x375 JPEGs
 with the ImageNet BYOL augmentations (crop 224, original 256/224). The rows alternate round by
-round (ABAB), and the ratios BENCHMARKS.md quotes (RATIOS) are taken per round, between rows that
+round (ABAB), and the ratios docs/benchmarks/loaders.md quotes (RATIOS) are taken per round, between rows that
 ran back to back, with their median and range. Prints Markdown tables (also written to --out when given).
 """
 
@@ -130,7 +130,7 @@ def _loop(batches: Iterable) -> int:  # type: ignore[type-arg]
     return sum(len(batch["index"]) for batch in batches)
 
 
-# the ratios quoted in BENCHMARKS.md: (numerator row, denominator row)
+# the ratios quoted in docs/benchmarks/loaders.md: (numerator row, denominator row)
 RATIOS = {"tensor-full-1thread / torchvision-full": ("tensor-full-1thread", "torchvision-full"),
           "tensor-full / torchvision-full": ("tensor-full", "torchvision-full"),
           "dali-params-rrc / dali-plain-rrc": ("dali-params-rrc", "dali-plain-rrc"),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Time and size of the two installs of the README, each into a new virtual environment (a temp folder,
 # removed after): the demo's (scripts/setup_env.sh, no extras) and the tests' (dev,dali).
-# Usage: bash benchmarks/install_size.sh   (BENCHMARKS.md "The install" has the figures)
+# Usage: bash benchmarks/install_size.sh   (docs/benchmarks/install.md has the figures)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work="$(mktemp -d)"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The paper's CIFAR-10 recipe (EquiMod Sec. 3.1, README "Recipes") for one baseline and its
+# The paper's CIFAR-10 recipe (EquiMod Sec. 3.1, docs/objectives/equimod.md "Recipes") for one baseline and its
 # +EquiMod version, then the linear evaluation (Sec. 3.2.1 + the official code's views), printed next
 # to the paper's Table 1. Needs a GPU machine and CIFAR-10 in DATA (downloaded there if absent).
 #

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Creates the virtual environment $VENV (default .venv, if absent) and installs solo-equimod into it,
 # editable, with the given extras (none: what the demo needs), torch pinned by constraints.txt.
-# Usage: bash scripts/setup_env.sh [dev,dali]
+# Usage: bash scripts/setup_env.sh [dev,dali,docs]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="${VENV:-.venv}"

@@ -34,12 +34,14 @@ class Command:
         return f"{self.page}:{self.line}: {shlex.join(self.words)}"
 
 
-def blocks(docs: Path) -> list[Block]:
+def blocks(docs: Path, *more: Path) -> list[Block]:
+    """The fenced blocks of every page under `docs` and of the `more` files (README.md)."""
     found = []
-    for page in sorted(docs.rglob("*.md")):
+    for page in [*sorted(docs.rglob("*.md")), *more]:
         text = page.read_text()
         for match in FENCE.finditer(text):
-            found.append(Block(str(page.relative_to(docs)), text.count("\n", 0, match.start()) + 1,
+            found.append(Block(page.name if page in more else str(page.relative_to(docs)),
+                               text.count("\n", 0, match.start()) + 1,
                                match.group(1), match.group(2)))
     return found
 

@@ -26,7 +26,7 @@ HYDRA_COMMANDS = {("python", "main_pretrain.py"): pretrain_main, ("solo-equimod-
                   ("python", "main_linear.py"): linear_main, ("solo-equimod-linear",): linear_main}
 RUN_AS_IS = ("solo_equimod", "solo_equimod.reference", "solo_equimod.zoo")  # `python -m` modules run in full
 ZOO_RUNS = ("list", "download", "verify")  # zoo subcommands that run (on the in-repo weights, a temporary cache)
-SHELL = [c for b in blocks(DOCS) if b.language in ("bash", "sh") for c in shell_commands(b)]
+SHELL = [c for b in blocks(DOCS, REPO / "README.md") if b.language in ("bash", "sh") for c in shell_commands(b)]
 CONSOLE = [c for b in blocks(DOCS) if b.language == "console" for c in console_commands(b)]
 PYTHON_PAGES = sorted({b.page for b in blocks(DOCS) if b.language == "python" and "--8<--" not in b.text})
 

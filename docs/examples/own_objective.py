@@ -2,8 +2,8 @@
 variance term of VICReg, Bardes et al. 2022, Eq. 1, applied to h instead of the projection), added
 to any method with `+objectives.feature_variance.weight=...`.
 
-Run it from the repository: `PYTHONPATH=. python docs/examples/own_objective.py` trains SimCLR + this objective for two steps on the
-built-in synthetic data and prints the logged losses.
+Run it from the repository, `PYTHONPATH=. python docs/examples/own_objective.py`: it trains SimCLR +
+this objective for two steps on the built-in synthetic data and prints the objectives of its config.
 """
 
 from __future__ import annotations
