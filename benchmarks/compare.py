@@ -277,7 +277,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--linear-epochs", type=int, default=30)
     parser.add_argument("--linear-protocol", choices=["augmented", "cached"], default="augmented",
-                        help="augmented: the paper/official protocol (docs: EquiMod, Recipes row 7); cached: features once, fast")
+                        help="augmented: the paper/official protocol (EquiMod Recipes row 7); cached: features once, fast")
     parser.add_argument("--knn-k", type=int, default=200)
     parser.add_argument("--knn-t", type=float, default=0.1)
     parser.add_argument("--max-images", type=int, default=1000, help="images for equivariance/sensitivity")
