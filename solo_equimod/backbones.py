@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable
 
+import torch
 from torch import nn
 from torchvision import models as tv_models
 
@@ -78,3 +79,19 @@ def build_backbone(name: str, cifar: bool = False, **kwargs: Any) -> tuple[nn.Mo
     return net, int(net.num_features)
 
 
+class FeatureMapTap:
+    """The input of `backbone`'s global pooling layer (the pre-pool feature map, B x C x H x W) at its
+    last call, for methods whose heads read the map (EquiCaps' capsules). Taken with a forward
+    pre-hook on the last `nn.AdaptiveAvgPool2d`, which torchvision's ResNets, timm's CNNs and tiny_cnn
+    all end with, so no backbone is rebuilt and no state_dict key changes."""
+
+    def __init__(self, backbone: nn.Module, name: str) -> None:
+        pools = [m for m in backbone.modules() if isinstance(m, nn.AdaptiveAvgPool2d)]
+        if not pools:
+            raise ConfigError(f"backbone.name={name!r} has no global average pooling layer: this method reads the "
+                              f"pre-pool feature map of a convolutional backbone (tiny_cnn, a ResNet, a timm CNN)")
+        self.last: torch.Tensor | None = None
+        pools[-1].register_forward_pre_hook(self._keep)
+
+    def _keep(self, _module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+        self.last = inputs[0]

@@ -41,11 +41,14 @@ class ObjectsEvalConfig:
 
 @dataclass
 class EncodedObjects:
-    """Backbone features (objects, views, dim), latents (objects, views, 7) and classes of one split."""
+    """Backbone features (objects, views, dim), latents (objects, views, 7) and classes of one split;
+    `embedded`: the view predictor's embedding of each view (objects, views, d), taken while encoding
+    when the method reads the pre-pool feature map (EquiCaps' poses), which is not kept."""
 
     feats: torch.Tensor
     latents: np.ndarray
     targets: torch.Tensor
+    embedded: torch.Tensor | None = None
 
 
 _ENCODED: dict[tuple[Any, ...], EncodedObjects] = {}  # one checkpoint's features, kept for its other measures
@@ -74,13 +77,17 @@ def encode_objects(method: BaseMethod, objects: ObjectViews, max_objects: int | 
     info = DATASET_INFO[method.cfg.data.dataset]
     size = int(method.cfg.augmentations[0].crop_size)
     keys = [(i, v) for i in range(count) for v in range(objects.num_views)]
-    feats = []
+    predictor = method.view_predictor if method.READS_FEATURE_MAPS else None
+    feats, embedded = [], []
     for start in range(0, len(keys), batch):
         images = [view_tensor(objects.image(i, v), size, info.mean, info.std) for i, v in keys[start:start + batch]]
         feats.append(method.backbone(torch.stack(images)))
+        if predictor is not None:
+            embedded.append(predictor.embed(method.feature_map_tap.last))
     latents = np.stack([objects.latents(i) for i in range(count)])
-    return EncodedObjects(torch.cat(feats).view(count, objects.num_views, -1), latents,
-                          torch.tensor(objects.targets[:count]))
+    shape = (count, objects.num_views, -1)
+    return EncodedObjects(torch.cat(feats).view(shape), latents, torch.tensor(objects.targets[:count]),
+                          torch.cat(embedded).view(shape) if embedded else None)
 
 
 def parts_of(method: BaseMethod, wanted: list[str] | None) -> dict[str, slice]:

@@ -43,7 +43,7 @@ HITS: tuple[int, ...] = (1, 2, 5, 10)
 def embed_and_predict(predictor: PredictsViews, enc: EncodedObjects, group: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """Normalised embeddings (objects, views, d) and predictions from view 0 with g(0 -> view)."""
     objects, views, _ = enc.feats.shape
-    z = predictor.embed(enc.feats.flatten(0, 1)).view(objects, views, -1)
+    z = enc.embedded if enc.embedded is not None else predictor.embed(enc.feats.flatten(0, 1)).view(objects, views, -1)
     g = torch.from_numpy(group.element(np.repeat(enc.latents[:, :1], views, 1), enc.latents)).flatten(0, 1)
     pred = predictor.predict(z[:, 0].repeat_interleave(views, 0), g).view(objects, views, -1)
     return F.normalize(z, dim=-1), F.normalize(pred, dim=-1)
@@ -72,7 +72,7 @@ def _predictor(method: BaseMethod) -> PredictsViews:
     predictor = method.view_predictor
     if predictor is None:
         raise ConfigError(f"method {method.cfg.method!r} has no view predictor; PRE and MRR need one trained on view "
-                         f"pairs: method sie, or objectives.equimod on 3diebench / factors3d (classification, "
+                         f"pairs: method sie or equicaps, or objectives.equimod on 3diebench / factors3d (classification, "
                          f"rotation and color apply to any checkpoint)")
     if param_spec(method.cfg).relative_to != "first_view":
         raise ConfigError("the checkpoint's predictor was trained on augmentation parameters, not on group elements "

@@ -6,6 +6,7 @@ The old names `<base>_equimod` stay valid: they build `<base>` with `objectives.
 from solo_equimod.methods.barlow_twins import BarlowTwins
 from solo_equimod.methods.base import BaseMethod
 from solo_equimod.methods.byol import BYOL
+from solo_equimod.methods.equicaps import EquiCaps
 from solo_equimod.methods.essl import ESSL
 from solo_equimod.methods.mocov2 import MoCoV2
 from solo_equimod.methods.momentum import BaseMomentumMethod
@@ -22,6 +23,7 @@ BASE_METHODS: dict[str, type[BaseMethod]] = {
     "mocov2": MoCoV2,
     "essl": ESSL,
     "sie": SIE,
+    "equicaps": EquiCaps,
 }
 
 METHODS: dict[str, type[BaseMethod]] = {

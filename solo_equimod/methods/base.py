@@ -18,7 +18,7 @@ from lightly.utils.benchmarking import OnlineLinearClassifier
 from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 
-from solo_equimod.backbones import build_backbone
+from solo_equimod.backbones import FeatureMapTap, build_backbone
 from solo_equimod.config_version import CONFIG_VERSION
 from solo_equimod.data.batch import Batch, LabelledBatch, batch_input
 from solo_equimod.heads import HEAD_BATCHES
@@ -27,6 +27,8 @@ from solo_equimod.objectives.base import Features, ObjectiveContext
 from solo_equimod.objectives.compose import build_objectives, canonical_config, legacy_prefixes
 from solo_equimod.optim import build_optimizer, build_scheduler
 from solo_equimod.settings import Settings, parse_settings, setting
+
+FEATURE_MAP = ":feature_map"  # Features key suffix: an input's pre-pool feature maps (READS_FEATURE_MAPS)
 
 
 @dataclass
@@ -45,6 +47,8 @@ class BaseMethod(pl.LightningModule):
     `method_kwargs.equimod` is made canonical first (`objectives.compose.canonical_config`)."""
 
     SETTINGS: ClassVar[type[MethodSettings]] = MethodSettings  # its `method_kwargs` declaration
+    # True: `invariance_step` gets the views' pre-pool feature maps (B, C, H, W), not pooled features
+    READS_FEATURE_MAPS: ClassVar[bool] = False
     # method_kwargs a config saved before config_version k meant without writing them: {k: {key: value}}
     PINNED_BEFORE: ClassVar[dict[int, dict[str, Any]]] = {2: {"head_batches": "per_view"}}
 
@@ -63,6 +67,7 @@ class BaseMethod(pl.LightningModule):
         self.backbone, self.features_dim = build_backbone(
             cfg.backbone.name, cifar=crop_size <= 64, **(cfg.backbone.get("kwargs") or {})
         )
+        self.feature_map_tap = FeatureMapTap(self.backbone, cfg.backbone.name) if self.READS_FEATURE_MAPS else None
         num_classes = int(cfg.data.num_classes)
         self.top5_k = min(5, num_classes)  # "top-5" of a dataset with fewer classes is top-all
         self.online_classifier = OnlineLinearClassifier(self.features_dim, num_classes, topk=(1, self.top5_k))
@@ -89,7 +94,13 @@ class BaseMethod(pl.LightningModule):
         """Backbone features of several image batches; batches of the same size (and the same
         `groups` entry, when given) go through the backbone together so they share BatchNorm
         statistics (as the official EquiMod code)."""
+        return self.encode_with_maps(inputs, groups)[0]
+
+    def encode_with_maps(self, inputs: list[torch.Tensor],
+                         groups: list[str] | None = None) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
+        """`encode`, and the pre-pool feature map of each batch when the method reads them (else None)."""
         feats: list[torch.Tensor | None] = [None] * len(inputs)
+        maps: list[torch.Tensor | None] = [None] * len(inputs)
         by_shape: dict[tuple[Any, ...], list[int]] = {}
         for i, x in enumerate(inputs):
             by_shape.setdefault((groups[i] if groups else "", *x.shape[1:]), []).append(i)
@@ -97,7 +108,10 @@ class BaseMethod(pl.LightningModule):
             out = self.backbone(torch.cat([inputs[i] for i in idx]))
             for i, f in zip(idx, out.chunk(len(idx))):
                 feats[i] = f
-        return feats  # type: ignore[return-value]
+            if self.feature_map_tap is not None:
+                for i, m in zip(idx, self.feature_map_tap.last.chunk(len(idx))):
+                    maps[i] = m
+        return feats, (maps if self.feature_map_tap is not None else None)  # type: ignore[return-value]
 
     def encoded_inputs(self) -> dict[str, str]:
         """Batch inputs whose backbone features this step needs, the views first, each with its
@@ -119,11 +133,15 @@ class BaseMethod(pl.LightningModule):
             slots.append((key, isinstance(value, (list, tuple)), len(items)))
             flat += items
             groups += [group] * len(items)
-        out = iter(self.encode(flat, groups))
+        encoded, maps = self.encode_with_maps(flat, groups)
+        out, out_maps = iter(encoded), iter(maps or [])
         feats: Features = {}
         for key, is_list, count in slots:
             got = [next(out) for _ in range(count)]
             feats[key] = got if is_list else got[0]
+            if maps is not None:
+                got = [next(out_maps) for _ in range(count)]
+                feats[key + FEATURE_MAP] = got if is_list else got[0]
         return feats
 
     def ssl_step(self, batch: Batch) -> tuple[dict[str, torch.Tensor], Features]:
@@ -131,7 +149,7 @@ class BaseMethod(pl.LightningModule):
         owner's name} and the features; total = method loss + sum_k weight_k * objective_k (Eq. 4)."""
         batch = self.derive_inputs(batch)
         feats = self.encode_batch(batch)
-        out = self.invariance_step(feats["views"], batch)
+        out = self.invariance_step(feats["views" + FEATURE_MAP if self.READS_FEATURE_MAPS else "views"], batch)
         loss = out.pop("loss")
         terms = {f"{self.cfg.method}_loss": loss, **{f"{self.cfg.method}_{k}": v for k, v in out.items()}}
         for name, objective in self.objectives.items():
