@@ -274,3 +274,15 @@ def test_dali_is_refused_before_anything_is_written(tmp_path, capsys):
 def test_bad_settings_are_refused_before_anything_is_written(method, overrides, message, tmp_path, capsys):
     assert message in _stopped(_cfg(method, tmp_path, **overrides), capsys)
     assert not (tmp_path / "ckpt").exists()
+
+
+def test_equivariance_measures_refuse_and_name_the_ones_that_apply(tmp_path):
+    """CASSLE's head predicts no view's embedding from another's, so Eq. 5 / 6 do not apply; the
+    backbone-only measures (sensitivity, kNN, linear) do, and the message says so."""
+    from solo_equimod.config import ConfigError
+    from solo_equimod.eval.equivariance import require_view_predictor
+
+    model = METHODS["simclr"](_cfg("simclr", tmp_path))
+    with pytest.raises(ConfigError, match=r"trained with simclr, cassle, which has no objective with an embedding "
+                                          r"head and a predictor of views.*solo_equimod.eval sensitivity"):
+        require_view_predictor(model, "last.ckpt")
