@@ -27,6 +27,7 @@ import functools
 import torch
 import torch.nn.functional as nnf
 
+from solo_equimod.augment.apply import color_shift
 from solo_equimod.augment.params import JITTER_OPS, BatchViewParams
 from solo_equimod.augment.policy import ViewPolicy
 from solo_equimod.precision import float32_region
@@ -152,19 +153,18 @@ def _blur(x: torch.Tensor, sigma: torch.Tensor, kernel_size: int) -> torch.Tenso
     return y.reshape(n, c, h, w).round_()
 
 
-@float32_region
-def apply_batch(images: torch.Tensor, params: BatchViewParams, policy: ViewPolicy) -> torch.Tensor:
-    """uint8 (B, 3, H, W) images -> uint8 (B, 3, S, S) views (S = `policy.crop_size`), on the images'
-    device; view b equals `apply_view_params(images[b], params.row(b), policy)` up to float rounding.
-    Computed in float32 with autocast disabled, so the same under mixed precision as without."""
-    p = params.to(images.device)
-    x = resized_crop(images, p.crop, policy.crop_size, policy.interpolation)
-    x = torch.where(p.flip[:, None, None, None], x.flip(-1), x)
+def _jitter(x: torch.Tensor, p: BatchViewParams, policy: ViewPolicy) -> torch.Tensor:
+    """Colour jitter of float levels, each row in its own order (rows without jitter unchanged)."""
     factors = p.factors[:, :, None, None, None]  # (B, 4, 1, 1, 1): one factor per operation
     for position in range(4):
         for i, op in enumerate(JITTER_OPS):
             if policy.jitter_prob > 0 and getattr(policy, op) > 0:  # as ColorJitter, strength 0 is skipped
                 x = _on_rows(x, p.jitter & (p.order[:, position] == i), _JITTER_FNS[op], factors[:, i])
+    return x
+
+
+def _after_jitter(x: torch.Tensor, p: BatchViewParams, policy: ViewPolicy) -> torch.Tensor:
+    """Grayscale, Gaussian blur and solarize of float levels, where each row applies them."""
     if policy.gray_prob > 0:
         x = _on_rows(x, p.gray, lambda v: _gray(v).expand(-1, 3, -1, -1))
     if policy.blur_prob > 0:
@@ -172,4 +172,30 @@ def apply_batch(images: torch.Tensor, params: BatchViewParams, policy: ViewPolic
     if policy.solarize_prob > 0:
         threshold = policy.solarize_threshold * 255.0
         x = _on_rows(x, p.solarize, lambda v: torch.where(v >= threshold, 255.0 - v, v))
-    return x.to(torch.uint8)
+    return x
+
+
+def _crop_and_flip(images: torch.Tensor, p: BatchViewParams, policy: ViewPolicy) -> torch.Tensor:
+    x = resized_crop(images, p.crop, policy.crop_size, policy.interpolation)
+    return torch.where(p.flip[:, None, None, None], x.flip(-1), x)
+
+
+@float32_region
+def apply_batch(images: torch.Tensor, params: BatchViewParams, policy: ViewPolicy) -> torch.Tensor:
+    """uint8 (B, 3, H, W) images -> uint8 (B, 3, S, S) views (S = `policy.crop_size`), on the images'
+    device; view b equals `apply_view_params(images[b], params.row(b), policy)` up to float rounding.
+    Computed in float32 with autocast disabled, so the same under mixed precision as without."""
+    p = params.to(images.device)
+    return _after_jitter(_jitter(_crop_and_flip(images, p, policy), p, policy), p, policy).to(torch.uint8)
+
+
+@float32_region
+def apply_batch_and_shift(images: torch.Tensor, params: BatchViewParams,
+                          policy: ViewPolicy) -> tuple[torch.Tensor, torch.Tensor]:
+    """`apply_batch` and each view's colour shift across jitter, (B, 3) float32: its channels' mean
+    levels before minus after colour jitter, / 255 (`apply.color_shift`; 0 where jitter is off)."""
+    p = params.to(images.device)
+    before = _crop_and_flip(images, p, policy)
+    jittered = _jitter(before.clone(), p, policy)  # _on_rows writes in place
+    shift = color_shift(before, jittered)
+    return _after_jitter(jittered, p, policy).to(torch.uint8), shift

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 from torchvision.transforms.v2 import functional as F
 
-from solo_equimod.augment.apply import apply_view_params
+from solo_equimod.augment.apply import apply_view_params, apply_view_params_and_shift
 from solo_equimod.augment.params import ParamLayout
 from solo_equimod.augment.policy import ViewPolicy, layout_for
 from solo_equimod.augment.sampler import sample_view, sample_views
@@ -64,8 +64,9 @@ class ParamPretrainTransform:
 
     Returns one sample of a `Batch` (`solo_equimod.data.batch`): `views` and `params` (lists of
     normalised float views and float32 vectors of `self.layout.dim` components, one per view),
-    `image_size` (height, width), the normalised `original` when `with_original`, and `extras`:
-    each of `extras`' transforms applied to the uint8 image.
+    `image_size` (height, width), the normalised `original` when `with_original`, each view's
+    `color_shift` (its channels' means before minus after colour jitter, `apply.color_shift`) when
+    `with_color_shift`, and `extras`: each of `extras`' transforms applied to the uint8 image.
     """
 
     def __init__(
@@ -76,6 +77,7 @@ class ParamPretrainTransform:
         original: OriginalView = OriginalView(),
         with_original: bool = True,
         extras: Mapping[str, Callable[[torch.Tensor], Any]] | None = None,
+        with_color_shift: bool = False,
     ) -> None:
         self.policies = list(policies)
         self.layout: ParamLayout = layout_for(self.policies)
@@ -83,6 +85,7 @@ class ParamPretrainTransform:
         self.original = original
         self.with_original = with_original
         self.extras = dict(extras or {})
+        self.with_color_shift = with_color_shift
 
     def normalize(self, image: torch.Tensor) -> torch.Tensor:
         return normalize(image, self.mean, self.std)
@@ -90,15 +93,20 @@ class ParamPretrainTransform:
     def __call__(self, image: Image.Image | torch.Tensor) -> dict[str, Any]:
         img = to_uint8_tensor(image)
         height, width = img.shape[-2:]
-        views, params = [], []
+        views, params, shifts = [], [], []
         for policy in self.policies:
             p = sample_view(policy, height, width)
-            views.append(self.normalize(apply_view_params(img, p, policy)))
+            view, shift = apply_view_params_and_shift(img, p, policy) if self.with_color_shift else \
+                (apply_view_params(img, p, policy), None)
+            views.append(self.normalize(view))
             params.append(self.layout.encode_tensor(p))
+            shifts.append(shift)
         sample = {"views": views, "params": params, "image_size": torch.tensor([height, width]),
                   "extras": {name: make(img) for name, make in self.extras.items()}}
         if self.with_original:
             sample["original"] = self.normalize(self.original(img))
+        if self.with_color_shift:
+            sample["color_shift"] = shifts
         return sample
 
     def sample_param_vectors(self, sizes: Sequence[tuple[int, int]], num_samples: int, seed: int) -> torch.Tensor:

@@ -14,14 +14,16 @@ class Batch(TypedDict, total=False):
 
     `views` has >= 2 entries, each (B, 3, h_k, w_k) (views may differ in size, e.g. multi-crop);
     `params[k]` holds the raw Appendix A.1 vectors of `views[k]`, (B, D); `image_size` is each
-    input image's (height, width), (B, 2); `original` (B, 3, H, W) is present only when an
-    objective asks for it; `extras` holds the named inputs objectives asked the pipeline for."""
+    input image's (height, width), (B, 2); `original` (B, 3, H, W) and `color_shift[k]` (B, 3),
+    each channel's mean in [0, 1] before minus after the colour jitter of `views[k]`, are present
+    only when an objective asks for them; `extras` holds the named inputs objectives asked the pipeline for."""
 
     index: torch.Tensor
     views: list[torch.Tensor]
     params: list[torch.Tensor]
     image_size: torch.Tensor
     original: torch.Tensor
+    color_shift: list[torch.Tensor]
     target: torch.Tensor
     extras: dict[str, Any]
 
@@ -34,7 +36,7 @@ class LabelledBatch(TypedDict):
 
 
 # optional pretraining inputs an objective may ask for; views, params, image_size, index and target are always there
-OPTIONAL_INPUTS: tuple[str, ...] = ("original",)
+OPTIONAL_INPUTS: tuple[str, ...] = ("original", "color_shift")
 
 
 def batch_input(batch: Batch, key: str) -> Any:

@@ -24,11 +24,14 @@ from solo_equimod.data.datasets import DATASET_INFO, VIEW_DATASETS, build_datase
 from solo_equimod.data.views3d import ViewPairs, group_spec, sample_group_elements
 from solo_equimod.objectives.compose import pipeline_requests
 
-# what each `data.format` can make besides the views: the original image and objectives' per-image extras
+# what each `data.format` can make besides the views: the original image, the views' colour shifts across
+# jitter and objectives' per-image extras
 FORMAT_INPUTS: dict[str, frozenset[str]] = {
-    "image_folder": frozenset({"original", "extras"}),
-    "dali": frozenset({"original"}),  # DALI's graph has no place for an objective's per-image Python transform
-    "tensor": frozenset({"original", "extras"}),
+    "image_folder": frozenset({"original", "color_shift", "extras"}),
+    # DALI's graph has no place for an objective's per-image Python transform; its loader does not output the
+    # colour shift (it would be per-channel means around `dali_ops.apply_jitter`, not built)
+    "dali": frozenset({"original"}),
+    "tensor": frozenset({"original", "color_shift", "extras"}),
 }
 FORMATS = tuple(FORMAT_INPUTS)
 
@@ -67,7 +70,8 @@ def build_pretrain_transform(cfg: DictConfig) -> ParamPretrainTransform:
     info = DATASET_INFO[cfg.data.dataset]
     inputs, extras = pipeline_requests(cfg)  # what each data.format and dataset can make: DataConfig.check
     return ParamPretrainTransform(policies_from_config(cfg.augmentations), info.mean, info.std, original_view(cfg),
-                                  with_original="original" in inputs, extras=extras)
+                                  with_original="original" in inputs, extras=extras,
+                                  with_color_shift="color_shift" in inputs)
 
 
 def build_eval_transform(cfg: DictConfig) -> EvalTransform:
@@ -175,7 +179,7 @@ class PretrainDataModule(pl.LightningDataModule):
             images.to(device), targets, self.transform.policies, info.mean, info.std, self.transform.original,
             self.transform.with_original, self.transform.extras, cfg.optimizer.batch_size, seed=cfg.seed,
             shard_id=trainer.global_rank if trainer else 0, num_shards=trainer.world_size if trainer else 1,
-            progress=progress,
+            progress=progress, with_color_shift=self.transform.with_color_shift,
         )
         if self._tensor_state is not None:
             loader.load_state_dict(self._tensor_state)

@@ -28,7 +28,7 @@ from lightning.pytorch.utilities import move_data_to_device
 from torch.utils.data import Dataset, default_collate
 from torchvision import datasets as tvd
 
-from solo_equimod.augment.batched import apply_batch
+from solo_equimod.augment.batched import apply_batch, apply_batch_and_shift
 from solo_equimod.augment.pipeline import OriginalView, normalize, to_uint8_tensor
 from solo_equimod.augment.policy import ViewPolicy, layout_for
 from solo_equimod.augment.sampler import sample_views
@@ -121,14 +121,15 @@ class TensorPretrainLoader:
     def __init__(self, images: torch.Tensor, targets: torch.Tensor, policies: Sequence[ViewPolicy],
                  mean: Sequence[float], std: Sequence[float], original: OriginalView, with_original: bool,
                  extras: Mapping[str, Callable[[torch.Tensor], Any]] | None, batch_size: int, seed: int = 0,
-                 shard_id: int = 0, num_shards: int = 1, progress: Callable[[], int] | None = None) -> None:
+                 shard_id: int = 0, num_shards: int = 1, progress: Callable[[], int] | None = None,
+                 with_color_shift: bool = False) -> None:
         if batch_size < 1 or batch_size * num_shards > len(images):
             raise ValueError(f"batch_size={batch_size} must be in [1, {len(images) // num_shards}] for {len(images)} "
                              f"images over {num_shards} shard(s)")
         self.images, self.targets = images, targets.to(images.device)
         self.policies, self.layout = list(policies), layout_for(policies)
         self.mean, self.std, self.original, self.with_original = list(mean), list(std), original, with_original
-        self.extras = dict(extras or {})
+        self.extras, self.with_color_shift = dict(extras or {}), with_color_shift
         self.batch_size, self.seed, self.shard_id, self.num_shards = batch_size, seed, shard_id, num_shards
         self.progress = progress  # batches the trainer completed this epoch (None: the batches yielded)
         self.sampler = EpochSampler()
@@ -160,16 +161,21 @@ class TensorPretrainLoader:
         index = index.to(device)
         images = self.images[index]
         heights, widths = torch.full((len(index),), images.shape[2]), torch.full((len(index),), images.shape[3])
-        views, params = [], []
+        views, params, shifts = [], [], []
         for policy in self.policies:
             drawn = sample_views(policy, heights, widths, generator)
-            views.append(normalize(apply_batch(images, drawn, policy), self.mean, self.std))
+            view, shift = apply_batch_and_shift(images, drawn, policy) if self.with_color_shift else \
+                (apply_batch(images, drawn, policy), None)
+            views.append(normalize(view, self.mean, self.std))
             params.append(self.layout.encode_batch(drawn).to(device))
+            shifts.append(shift)
         batch: Batch = {"index": index, "views": views, "params": params,
                         "image_size": torch.stack([heights, widths], 1).to(device),
                         "target": self.targets[index], "extras": self._extras(images, generator)}
         if self.with_original:
             batch["original"] = normalize(self.original(images), self.mean, self.std)
+        if self.with_color_shift:
+            batch["color_shift"] = shifts
         return batch
 
     def _extras(self, images: torch.Tensor, generator: torch.Generator) -> dict[str, Any]:

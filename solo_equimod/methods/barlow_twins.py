@@ -28,5 +28,6 @@ class BarlowTwins(ProjectedPairMethod):
     def __init__(self, cfg: DictConfig | dict) -> None:
         super().__init__(cfg)
         k = self.kwargs
-        self.projector = BarlowTwinsProjectionHead(self.features_dim, k.proj_hidden_dim, k.proj_output_dim)
+        self.projector = self.conditioned(BarlowTwinsProjectionHead(self.head_input_dim, k.proj_hidden_dim,
+                                                                   k.proj_output_dim))
         self.criterion = BarlowTwinsLoss(lambda_param=k.lamb, gather_distributed=self.gather_distributed)

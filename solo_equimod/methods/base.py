@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 import lightning.pytorch as pl
 import torch
@@ -22,7 +22,7 @@ from solo_equimod.backbones import FeatureMapTap, build_backbone
 from solo_equimod.config_version import CONFIG_VERSION
 from solo_equimod.data.batch import Batch, LabelledBatch, batch_input
 from solo_equimod.heads import HEAD_BATCHES
-from solo_equimod.objectives import PredictsViews
+from solo_equimod.objectives import OBJECTIVES, HeadConditioner, PredictsViews
 from solo_equimod.objectives.base import Features, ObjectiveContext
 from solo_equimod.objectives.compose import build_objectives, canonical_config, legacy_prefixes
 from solo_equimod.optim import build_optimizer, build_scheduler
@@ -49,6 +49,10 @@ class BaseMethod(pl.LightningModule):
     SETTINGS: ClassVar[type[MethodSettings]] = MethodSettings  # its `method_kwargs` declaration
     # True: `invariance_step` gets the views' pre-pool feature maps (B, C, H, W), not pooled features
     READS_FEATURE_MAPS: ClassVar[bool] = False
+    # True: its projector is built with `conditioned` on `head_input_dim` and reads `head_inputs`, so a
+    # HeadConditioner (CASSLE) can condition it on the views' parameters
+    CONDITIONED_HEADS: ClassVar[bool] = False
+
     # method_kwargs a config saved before config_version k meant without writing them: {k: {key: value}}
     PINNED_BEFORE: ClassVar[dict[int, dict[str, Any]]] = {2: {"head_batches": "per_view"}}
 
@@ -71,8 +75,11 @@ class BaseMethod(pl.LightningModule):
         num_classes = int(cfg.data.num_classes)
         self.top5_k = min(5, num_classes)  # "top-5" of a dataset with fewer classes is top-all
         self.online_classifier = OnlineLinearClassifier(self.features_dim, num_classes, topk=(1, self.top5_k))
-        # `embed(h)`, the head its invariance loss compares, is optional: methods without a head have none
-        context = ObjectiveContext(cfg, self.features_dim, self.gather_distributed, getattr(self, "embed", None))
+        # `embed(h)`, the head its invariance loss compares, is optional: methods without a head have none, and
+        # a head conditioned on the views' parameters reads more than h
+        conditioned = any(issubclass(OBJECTIVES[name], HeadConditioner) for name in cfg.get("objectives") or {})
+        embed = None if conditioned else getattr(self, "embed", None)
+        context = ObjectiveContext(cfg, self.features_dim, self.gather_distributed, embed)
         self.objectives = build_objectives(cfg, context)
 
     # ----- what subclasses provide ------------------------------------------------------------
@@ -84,6 +91,33 @@ class BaseMethod(pl.LightningModule):
     def invariance_step(self, view_feats: list[torch.Tensor], batch: Batch) -> dict[str, torch.Tensor]:
         """Invariance loss from the views' backbone features (and the batch: images, params); at least {"loss"}."""
         raise NotImplementedError  # abstract
+
+    # ----- projection heads, conditioned on the views' parameters when an objective says so --------
+    @property
+    def head_conditioner(self) -> HeadConditioner | None:
+        """The objective that conditions the projector on each view's parameters (CASSLE), if any."""
+        return next((o for o in self.objectives.values() if isinstance(o, HeadConditioner)), None)
+
+    @property
+    def head_input_dim(self) -> int:
+        """Width of what a projector's first layer reads: h, and the descriptor's embedding when conditioned."""
+        conditioner = self.head_conditioner
+        return self.features_dim + (0 if conditioner is None else conditioner.embed_dim)
+
+    def conditioned(self, head: nn.Module) -> nn.Module:
+        """A projector built on `head_input_dim` inputs, wrapped by the head conditioner if there is one."""
+        conditioner = self.head_conditioner
+        return head if conditioner is None else conditioner.condition(head)
+
+    def head_inputs(self, feats: list[torch.Tensor], batch: Batch, views: Sequence[int] | None = None
+                    ) -> list[torch.Tensor]:
+        """What a `conditioned` projector reads for the features of views `views` (default 0, 1, ...):
+        h, or [h ; descriptor of that view] under a head conditioner."""
+        conditioner = self.head_conditioner
+        if conditioner is None:
+            return list(feats)
+        return [torch.cat([h, conditioner.descriptor(batch, view).to(h.device)], dim=1)
+                for h, view in zip(feats, range(len(feats)) if views is None else views)]
 
     # ----- forward ------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -153,6 +187,8 @@ class BaseMethod(pl.LightningModule):
         loss = out.pop("loss")
         terms = {f"{self.cfg.method}_loss": loss, **{f"{self.cfg.method}_{k}": v for k, v in out.items()}}
         for name, objective in self.objectives.items():
+            if isinstance(objective, HeadConditioner):  # it changed the heads' inputs; it has no loss
+                continue
             result = dict(objective(batch, feats))
             objective_loss = result.pop("loss")
             loss = loss + objective.weight * objective_loss

@@ -31,7 +31,7 @@ class BYOL(MomentumProjectedMethod):
     def __init__(self, cfg: DictConfig | dict) -> None:
         super().__init__(cfg)
         k = self.kwargs
-        self.projector = BYOLProjectionHead(self.features_dim, k.proj_hidden_dim, k.proj_output_dim)
+        self.projector = self.conditioned(BYOLProjectionHead(self.head_input_dim, k.proj_hidden_dim, k.proj_output_dim))
         self.predictor = BYOLPredictionHead(k.proj_output_dim, k.pred_hidden_dim, k.proj_output_dim)
         self.momentum_projector = self._frozen_copy(self.projector)
         self.criterion = NegativeCosineSimilarity()
@@ -42,9 +42,10 @@ class BYOL(MomentumProjectedMethod):
 
     def invariance_step(self, view_feats: list[torch.Tensor], batch: Batch) -> dict[str, torch.Tensor]:
         mode = self.kwargs.head_batches  # "joint": both views in one call per head, as the official code
-        p1, p2 = apply_heads(self.predictor, mode, apply_heads(self.projector, mode, view_feats))
+        p1, p2 = apply_heads(self.predictor, mode, apply_heads(self.projector, mode, self.head_inputs(view_feats, batch)))
         with torch.no_grad():
-            t1, t2 = apply_heads(self.momentum_projector, mode, self.encode_momentum(batch["views"]))
+            targets = self.head_inputs(self.encode_momentum(batch["views"]), batch)
+            t1, t2 = apply_heads(self.momentum_projector, mode, targets)
         # symmetrised regression loss, 2 - 2cos per direction as in the paper
         loss = 2 * (self.criterion(p1, t2) + self.criterion(p2, t1)) + 4
         return {"loss": loss}

@@ -55,7 +55,7 @@ class MoCoV2(MomentumProjectedMethod):
     def __init__(self, cfg: DictConfig | dict) -> None:
         super().__init__(cfg)
         k = self.kwargs
-        self.projector = MoCoProjectionHead(self.features_dim, k.proj_hidden_dim, k.proj_output_dim)
+        self.projector = self.conditioned(MoCoProjectionHead(self.head_input_dim, k.proj_hidden_dim, k.proj_output_dim))
         self.momentum_projector = self._frozen_copy(self.projector)
         # lightly's memory bank is MoCo's queue: it returns the queue before enqueueing the (gathered) keys
         self.criterion = NTXentLoss(temperature=k.temperature, memory_bank_size=(k.queue_size, k.proj_output_dim),
@@ -67,8 +67,9 @@ class MoCoV2(MomentumProjectedMethod):
     def invariance_step(self, view_feats: list[torch.Tensor], batch: Batch) -> dict[str, torch.Tensor]:
         """Queries from the first view, keys from the second (MoCo's one direction); the keys are enqueued."""
         with torch.no_grad():
-            keys = self.momentum_projector(self.encode_momentum(batch["views"][1]))
-        return {"loss": self.criterion(self.projector(view_feats[0]), keys)}
+            keys = self.momentum_projector(*self.head_inputs([self.encode_momentum(batch["views"][1])], batch, [1]))
+        queries = self.projector(*self.head_inputs([view_feats[0]], batch, [0]))
+        return {"loss": self.criterion(queries, keys)}
 
     @torch.no_grad()
     def encode_momentum(self, x: torch.Tensor) -> torch.Tensor:

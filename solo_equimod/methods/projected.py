@@ -13,8 +13,9 @@ from solo_equimod.methods.base import BaseMethod
 
 class TrainsProjector:
     """Mixin for a method with a trained `projector`: it is learnable and is the embedding that
-    objectives such as CARE read (`embed`)."""
+    objectives such as CARE read (`embed`); it is built with `conditioned` and reads `head_inputs`."""
 
+    CONDITIONED_HEADS = True
     projector: nn.Module
 
     @property
@@ -32,5 +33,5 @@ class ProjectedPairMethod(TrainsProjector, BaseMethod):
     criterion: nn.Module
 
     def invariance_step(self, view_feats: list[torch.Tensor], batch: Batch) -> dict[str, torch.Tensor]:
-        z1, z2 = apply_heads(self.projector, self.kwargs.head_batches, view_feats)
+        z1, z2 = apply_heads(self.projector, self.kwargs.head_batches, self.head_inputs(view_feats, batch))
         return {"loss": self.criterion(z1, z2)}

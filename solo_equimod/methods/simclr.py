@@ -37,11 +37,12 @@ class SimCLR(ProjectedPairMethod):
     def __init__(self, cfg: DictConfig | dict) -> None:
         super().__init__(cfg)
         k = self.kwargs
-        self.projector = SimCLRProjectionHead(self.features_dim, k.proj_hidden_dim, k.proj_output_dim,
-                                              num_layers=k.proj_num_layers, batch_norm=k.proj_bn != "none")
+        head = SimCLRProjectionHead(self.head_input_dim, k.proj_hidden_dim, k.proj_output_dim,
+                                    num_layers=k.proj_num_layers, batch_norm=k.proj_bn != "none")
         if k.proj_bn == "hidden":  # the last Linear (no bias, before a BN) becomes one with a bias, no BN
-            del self.projector.layers[-1]
-            self.projector.layers[-1] = nn.Linear(k.proj_hidden_dim, k.proj_output_dim)
+            del head.layers[-1]
+            head.layers[-1] = nn.Linear(k.proj_hidden_dim, k.proj_output_dim)
         elif k.proj_bn == "all" and not k.last_bn_affine:
-            self.projector.layers[-1] = nn.BatchNorm1d(k.proj_output_dim, affine=False)
+            head.layers[-1] = nn.BatchNorm1d(k.proj_output_dim, affine=False)
+        self.projector = self.conditioned(head)
         self.criterion = NTXentLoss(temperature=k.temperature, gather_distributed=self.gather_distributed)

@@ -29,6 +29,6 @@ class VICReg(ProjectedPairMethod):
     def __init__(self, cfg: DictConfig | dict) -> None:
         super().__init__(cfg)
         k = self.kwargs
-        self.projector = VICRegProjectionHead(self.features_dim, k.proj_hidden_dim, k.proj_output_dim)
+        self.projector = self.conditioned(VICRegProjectionHead(self.head_input_dim, k.proj_hidden_dim, k.proj_output_dim))
         self.criterion = VICRegLoss(lambda_param=k.sim_loss_weight, mu_param=k.var_loss_weight,
                                     nu_param=k.cov_loss_weight, gather_distributed=self.gather_distributed)

@@ -4,8 +4,9 @@
 """
 
 from solo_equimod.objectives.augself import AugSelf
-from solo_equimod.objectives.base import Features, Objective, ObjectiveContext, PredictsViews
+from solo_equimod.objectives.base import Features, HeadConditioner, Objective, ObjectiveContext, PredictsViews
 from solo_equimod.objectives.care import CARE
+from solo_equimod.objectives.cassle import CASSLE
 from solo_equimod.objectives.equimod import EquiMod
 from solo_equimod.objectives.rotation import Rotation
 from solo_equimod.objectives.transform_prediction import TransformPrediction
@@ -16,6 +17,7 @@ OBJECTIVES: dict[str, type[Objective]] = {
     "transform_prediction": TransformPrediction,
     "augself": AugSelf,
     "care": CARE,
+    "cassle": CASSLE,  # a HeadConditioner: it conditions the method's projector instead of adding a loss
 }
 
 # method names from before objectives existed: `<base>_equimod` is `<base>` + objectives.equimod
@@ -23,5 +25,5 @@ METHOD_ALIASES: dict[str, tuple[str, tuple[str, ...]]] = {
     f"{base}_equimod": (base, ("equimod",)) for base in ("simclr", "byol", "barlow_twins", "vicreg")
 }
 
-__all__ = ["CARE", "METHOD_ALIASES", "OBJECTIVES", "AugSelf", "EquiMod", "Features", "Objective", "ObjectiveContext",
-           "PredictsViews", "Rotation", "TransformPrediction"]
+__all__ = ["CARE", "CASSLE", "METHOD_ALIASES", "OBJECTIVES", "AugSelf", "EquiMod", "Features", "HeadConditioner",
+           "Objective", "ObjectiveContext", "PredictsViews", "Rotation", "TransformPrediction"]

@@ -45,12 +45,15 @@ def flipped(params: torch.Tensor, layout: ParamLayout) -> torch.Tensor:
     return params[:, layout.names.index("flip_applied")] > 0.5
 
 
+def crop_centre_size(box: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
+    """[centre y, centre x, height, width] of each crop box; a flipped view's x-centre is mirrored to 1 - x."""
+    c = box[:, :2] + box[:, 2:] / 2
+    return torch.stack([c[:, 0], torch.where(flip, 1 - c[:, 1], c[:, 1]), box[:, 2], box[:, 3]], dim=1)
+
+
 def crop_difference(box_a: torch.Tensor, box_b: torch.Tensor, flip_a: torch.Tensor, flip_b: torch.Tensor) -> torch.Tensor:
     """[centre_a - centre_b (y, x), size_a - size_b (h, w)]; a flipped view's x-centre is mirrored to 1 - x."""
-    def centre(box: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
-        c = box[:, :2] + box[:, 2:] / 2
-        return torch.stack([c[:, 0], torch.where(flip, 1 - c[:, 1], c[:, 1])], dim=1)
-    return torch.cat([centre(box_a, flip_a) - centre(box_b, flip_b), box_a[:, 2:] - box_b[:, 2:]], dim=1)
+    return crop_centre_size(box_a, flip_a) - crop_centre_size(box_b, flip_b)
 
 
 def color_code(params: torch.Tensor, layout: ParamLayout, policy: ViewPolicy) -> torch.Tensor:

@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from solo_equimod.data.batch import Batch
+from solo_equimod.errors import ConfigError
 from solo_equimod.settings import Settings, setting
 
 # backbone features of the batch inputs, by the same names: "views" -> list, "original" -> tensor, "extras.<name>"
@@ -63,7 +64,7 @@ class Objective(nn.Module):
     def __init__(self, settings: ObjectiveSettings, context: ObjectiveContext) -> None:
         super().__init__()
         self.settings = settings
-        self.weight = settings.weight
+        self.weight = getattr(settings, "weight", 0.0)  # a HeadConditioner adds no loss and declares no weight
 
     @classmethod
     def extras(cls, settings: ObjectiveSettings, cfg: DictConfig) -> dict[str, Callable[[torch.Tensor], Any]]:
@@ -86,6 +87,42 @@ class Objective(nn.Module):
         """Called once before training with the `PretrainDataModule` (e.g. to estimate statistics)."""
 
     def forward(self, batch: Batch, feats: Features) -> dict[str, torch.Tensor]:
+        raise NotImplementedError  # abstract
+
+
+@dataclass
+class ConditionerSettings(Settings):
+    """What every head conditioner is configured with: no weight (it adds no loss)."""
+
+    def check(self, cfg: DictConfig) -> None:
+        """The method must build its projector with `conditioned` and feed it `head_inputs`."""
+        from solo_equimod.methods import BASE_METHODS, METHODS  # here, not at import: methods import objectives
+
+        method = METHODS.get(cfg.method)
+        if method is not None and not method.CONDITIONED_HEADS:
+            able = sorted(name for name, cls in BASE_METHODS.items() if cls.CONDITIONED_HEADS)
+            raise ConfigError(f"method={cfg.method!r} has no projector that can be conditioned on the views' "
+                              f"parameters; use one of: {', '.join(able)}")
+
+
+class HeadConditioner(Objective):
+    """Composed like an objective (`objectives: {name: {...}}`) but adds no loss: it changes what the
+    method's projection heads read. The method builds its projector on `features_dim + embed_dim`
+    inputs and wraps it with `condition` (`BaseMethod.conditioned`); each step it feeds the wrapped
+    head [h ; descriptor(batch, view)] for each view (`BaseMethod.head_inputs`), so that a momentum
+    copy of the head (with its own copy of the descriptor's encoder) conditions the same way.
+    `BaseMethod.ssl_step` does not call it: it has no `forward`."""
+
+    SETTINGS: ClassVar[type[Settings]] = ConditionerSettings  # type: ignore[assignment]
+    descriptor_dim: int  # width of the raw descriptor appended to h
+    embed_dim: int  # width of its embedding, which the wrapped head reads after h
+
+    def descriptor(self, batch: Batch, view: int) -> torch.Tensor:
+        """(B, descriptor_dim) raw descriptor of view `view` of the batch."""
+        raise NotImplementedError  # abstract
+
+    def condition(self, head: nn.Module) -> nn.Module:
+        """`head` (reading `features_dim + embed_dim` inputs) wrapped to read [h ; descriptor]."""
         raise NotImplementedError  # abstract
 
 

@@ -82,8 +82,9 @@ class CARE(Objective):
         info = DATASET_INFO[cfg.data.dataset]
         self.mean, self.std = list(info.mean), list(info.std)
         if s.head == "method" and context.embed is None:
-            raise ConfigError(f"objectives.care.head='method': method {cfg.method!r} has no embedding head; "
-                              "use objectives.care.head=own (CARE's own g)")
+            raise ConfigError(f"objectives.care.head='method': method {cfg.method!r} has no embedding head of the "
+                              "backbone features alone (none, or one conditioned on the views' parameters); use "
+                              "objectives.care.head=own (CARE's own g)")
         self.method_embed = context.embed
         hidden, out = s.proj_hidden_dim, s.proj_output_dim
         self.head = None if s.head == "method" else ProjectionHead([
