@@ -143,7 +143,12 @@ class BaseMethod(pl.LightningModule):
         return {"loss": loss, **terms}, feats
 
     def derive_inputs(self, batch: Batch) -> Batch:
-        """The batch with the inputs every objective derives from it (`Objective.derive`) in its extras."""
+        """The batch with the views an objective makes (`Objective.derive_views`, replacing the loader's)
+        and the inputs every objective derives from it (`Objective.derive`) in its extras."""
+        for objective in self.objectives.values():
+            if objective.makes_views:
+                views, params = objective.derive_views(batch)
+                batch = {**batch, "views": views, "params": params}
         extras = dict(batch.get("extras") or {})
         for objective in self.objectives.values():
             extras.update(objective.derive(batch))

@@ -8,6 +8,7 @@ from solo_equimod.objectives.base import Features, Objective, ObjectiveContext, 
 from solo_equimod.objectives.care import CARE
 from solo_equimod.objectives.equimod import EquiMod
 from solo_equimod.objectives.rotation import Rotation
+from solo_equimod.objectives.stl import STL
 from solo_equimod.objectives.transform_prediction import TransformPrediction
 
 OBJECTIVES: dict[str, type[Objective]] = {
@@ -16,6 +17,7 @@ OBJECTIVES: dict[str, type[Objective]] = {
     "transform_prediction": TransformPrediction,
     "augself": AugSelf,
     "care": CARE,
+    "stl": STL,
 }
 
 # method names from before objectives existed: `<base>_equimod` is `<base>` + objectives.equimod
@@ -24,4 +26,4 @@ METHOD_ALIASES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 __all__ = ["CARE", "METHOD_ALIASES", "OBJECTIVES", "AugSelf", "EquiMod", "Features", "Objective", "ObjectiveContext",
-           "PredictsViews", "Rotation", "TransformPrediction"]
+           "PredictsViews", "Rotation", "STL", "TransformPrediction"]
