@@ -291,3 +291,61 @@ def test_shipped_configs_carry_the_official_values(config: str) -> None:
     assert linears == [(512, 512, False), (512, 128, False)]
     g = [(m.in_features, m.out_features) for m in model.objectives["stl"].trans_net if isinstance(m, torch.nn.Linear)]
     assert g == [(1024, 128), (128, 128)]
+
+
+# ----- equivariance measures ----------------------------------------------------------------------------
+def test_examples_are_the_next_image_under_the_same_parameters(tmp_path: Path) -> None:
+    """`with_examples`: each augmentation's example view is the next image under the image's own returned
+    parameters (re-applied here by torchvision), and the example original the next image's original."""
+    from solo_equimod.augment.pipeline import OriginalView, to_uint8_tensor
+    from solo_equimod.augment.policy import layout_for, policies_from_config
+    from solo_equimod.data.datasets import build_dataset
+    from solo_equimod.eval.equivariance import AugmentationViews, measured_policies
+
+    cfg = _cfg(tmp_path)
+    policies = policies_from_config(cfg.augmentations)
+    layout, info = layout_for(policies), DATASET_INFO["synthetic"]
+    base = build_dataset("synthetic", None, "train", synthetic_size=4)
+    ds = AugmentationViews(base, measured_policies(policies), layout, list(info.mean), list(info.std), OriginalView(),
+                           with_examples=True)
+    torch.manual_seed(0)
+    item = ds[3]
+    nxt = to_uint8_tensor(base[0][0])  # index 3 + 1 wraps to 0
+    torch.testing.assert_close(item["example_original"], normalize(nxt, info.mean, info.std))
+    for aug, view in item["example_views"].items():
+        policy = measured_policies(policies)[aug][3 % len(measured_policies(policies)[aug])]
+        ref = normalize(apply_view_params(nxt, layout.decode(item["params"][aug]), policy), info.mean, info.std)
+        assert (view - ref).abs().max() <= 1e-4 + 1 / (255 * min(info.std)), aug
+
+
+def test_measures_predict_from_the_example_as_the_partner_in_training(tmp_path: Path) -> None:
+    """zhat'_i = P_e(H(g([h(example); h(example's view)])) h(original)), row by row; Eq. 5 from it by hand."""
+    from solo_equimod.eval.equivariance import EncodedViews, equivariance_measures
+
+    model = _model(tmp_path).eval()
+    stl = model.example_predictor
+    assert stl is model.objectives["stl"] and model.view_predictor is None
+    g = torch.Generator().manual_seed(0)
+    h = {k: torch.randn(6, model.features_dim, generator=g) for k in ("orig", "view", "ex_orig", "ex_view")}
+    encoded = EncodedViews(h["orig"], {"all": h["view"]}, {"all": torch.zeros(6, 1)}, h["ex_orig"],
+                           {"all": h["ex_view"]})
+    with torch.no_grad():
+        got = equivariance_measures(stl, encoded)["all"]["absolute"]["mean"]
+        t = torch.stack([stl.trans_net(torch.cat([h["ex_orig"][i], h["ex_view"][i]])[None])[0] for i in range(6)])
+        z_pred = stl.equi_projector(_hyper_loop(stl.transform, h["orig"], t))
+        z_view, z_orig = stl.equi_projector(h["view"]), stl.equi_projector(h["orig"])
+        expected = (F.cosine_similarity(z_view, z_pred) - F.cosine_similarity(z_view, z_orig)).mean()
+    assert got == pytest.approx(float(expected), abs=1e-5)
+
+
+def test_equivariance_command_on_an_stl_checkpoint(tmp_path: Path) -> None:
+    from solo_equimod.checkpoints import save_method
+    from solo_equimod.eval.equivariance import run_equivariance
+
+    model = _model(tmp_path)
+    model.cfg.data.synthetic_size = 8
+    ckpt = save_method(model, tmp_path / "stl.ckpt")
+    report = run_equivariance({"pretrained_feature_extractor": str(ckpt), "max_images": 8, "num_workers": 0,
+                               "batch_size": 4})
+    assert set(report["measures"]) == {"crop", "flip", "jitter", "gray", "blur", "all"}
+    assert all(r["absolute"]["n"] == 8 for r in report["measures"].values())

@@ -22,7 +22,7 @@ from solo_equimod.backbones import build_backbone
 from solo_equimod.config_version import CONFIG_VERSION
 from solo_equimod.data.batch import Batch, LabelledBatch, batch_input
 from solo_equimod.heads import HEAD_BATCHES
-from solo_equimod.objectives import PredictsViews
+from solo_equimod.objectives import PredictsViews, PredictsViewsFromExample
 from solo_equimod.objectives.base import Features, ObjectiveContext
 from solo_equimod.objectives.compose import build_objectives, canonical_config, legacy_prefixes
 from solo_equimod.optim import build_optimizer, build_scheduler
@@ -161,6 +161,11 @@ class BaseMethod(pl.LightningModule):
         if isinstance(self, PredictsViews):
             return self
         return next((o for o in self.objectives.values() if isinstance(o, PredictsViews)), None)
+
+    @property
+    def example_predictor(self) -> PredictsViewsFromExample | None:
+        """The first objective that predicts views from an example pair instead of parameters (STL), if any."""
+        return next((o for o in self.objectives.values() if isinstance(o, PredictsViewsFromExample)), None)
 
     def representation_parts(self) -> dict[str, slice]:
         """Named slices of the backbone features that evaluations may read (SIE: invariant, equivariant)."""

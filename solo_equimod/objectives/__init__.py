@@ -4,7 +4,13 @@
 """
 
 from solo_equimod.objectives.augself import AugSelf
-from solo_equimod.objectives.base import Features, Objective, ObjectiveContext, PredictsViews
+from solo_equimod.objectives.base import (
+    Features,
+    Objective,
+    ObjectiveContext,
+    PredictsViews,
+    PredictsViewsFromExample,
+)
 from solo_equimod.objectives.care import CARE
 from solo_equimod.objectives.equimod import EquiMod
 from solo_equimod.objectives.rotation import Rotation
@@ -26,4 +32,4 @@ METHOD_ALIASES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 __all__ = ["CARE", "METHOD_ALIASES", "OBJECTIVES", "AugSelf", "EquiMod", "Features", "Objective", "ObjectiveContext",
-           "PredictsViews", "Rotation", "STL", "TransformPrediction"]
+           "PredictsViews", "PredictsViewsFromExample", "Rotation", "STL", "TransformPrediction"]

@@ -106,3 +106,15 @@ class PredictsViews(Protocol):
     def embed(self, h: torch.Tensor) -> torch.Tensor: ...
 
     def predict(self, z_original: torch.Tensor, params: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class PredictsViewsFromExample(Protocol):
+    """An objective with an embedding z' = embed(h) that predicts a view's embedding from the original's
+    backbone features and an example: another image before and after the same transformation (STL's
+    transformation representation, read off a pair instead of parameters); the equivariance measures use it."""
+
+    def embed(self, h: torch.Tensor) -> torch.Tensor: ...
+
+    def predict_from_example(self, h_original: torch.Tensor, h_example_original: torch.Tensor,
+                             h_example_view: torch.Tensor) -> torch.Tensor: ...
