@@ -18,13 +18,21 @@ from omegaconf import DictConfig
 from torch.nn.parallel import DistributedDataParallel
 
 from solo_equimod.augment.apply import apply_view_params
-from solo_equimod.augment.pipeline import normalize
+from solo_equimod.augment.pipeline import OriginalView, normalize, to_uint8_tensor
+from solo_equimod.augment.policy import ViewPolicy, layout_for, policies_from_config
 from solo_equimod.augment.sampler import sample_views
-from solo_equimod.checkpoints import load_method
+from solo_equimod.checkpoints import load_method, save_method
 from solo_equimod.config import validate
 from solo_equimod.data.batch import Batch
-from solo_equimod.data.datasets import DATASET_INFO
+from solo_equimod.data.datasets import DATASET_INFO, build_dataset
 from solo_equimod.errors import ConfigError
+from solo_equimod.eval.equivariance import (
+    AugmentationViews,
+    EncodedViews,
+    equivariance_measures,
+    measured_policies,
+    run_equivariance,
+)
 from solo_equimod.methods import METHODS, BaseMethod
 from solo_equimod.objectives.stl import HyperLinear
 from solo_equimod.preflight import check_pretrain_config
@@ -90,8 +98,6 @@ def test_pairs_share_exactly_the_shared_draws_and_views_reapply_per_image(tmp_pa
 
 def test_the_sampler_shares_the_named_augmentations_within_groups() -> None:
     """Groups of three share crop and blur (both fields), nothing else; without `shared` a group shares all."""
-    from solo_equimod.augment.policy import ViewPolicy
-
     policy = ViewPolicy(blur_prob=0.5, solarize_prob=0.5)
     n = 60
     groups = torch.arange(n) // 3
@@ -297,11 +303,6 @@ def test_shipped_configs_carry_the_official_values(config: str) -> None:
 def test_examples_are_the_next_image_under_the_same_parameters(tmp_path: Path) -> None:
     """`with_examples`: each augmentation's example view is the next image under the image's own returned
     parameters (re-applied here by torchvision), and the example original the next image's original."""
-    from solo_equimod.augment.pipeline import OriginalView, to_uint8_tensor
-    from solo_equimod.augment.policy import layout_for, policies_from_config
-    from solo_equimod.data.datasets import build_dataset
-    from solo_equimod.eval.equivariance import AugmentationViews, measured_policies
-
     cfg = _cfg(tmp_path)
     policies = policies_from_config(cfg.augmentations)
     layout, info = layout_for(policies), DATASET_INFO["synthetic"]
@@ -320,8 +321,6 @@ def test_examples_are_the_next_image_under_the_same_parameters(tmp_path: Path) -
 
 def test_measures_predict_from_the_example_as_the_partner_in_training(tmp_path: Path) -> None:
     """zhat'_i = P_e(H(g([h(example); h(example's view)])) h(original)), row by row; Eq. 5 from it by hand."""
-    from solo_equimod.eval.equivariance import EncodedViews, equivariance_measures
-
     model = _model(tmp_path).eval()
     stl = model.example_predictor
     assert stl is model.objectives["stl"] and model.view_predictor is None
@@ -339,9 +338,6 @@ def test_measures_predict_from_the_example_as_the_partner_in_training(tmp_path: 
 
 
 def test_equivariance_command_on_an_stl_checkpoint(tmp_path: Path) -> None:
-    from solo_equimod.checkpoints import save_method
-    from solo_equimod.eval.equivariance import run_equivariance
-
     model = _model(tmp_path)
     model.cfg.data.synthetic_size = 8
     ckpt = save_method(model, tmp_path / "stl.ckpt")
