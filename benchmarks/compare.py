@@ -45,7 +45,7 @@ from solo_equimod.eval.plots import bar_chart
 from solo_equimod.eval.sensitivity import run_sensitivity
 from solo_equimod.hydra_schemas import register_schemas
 from solo_equimod.methods import METHODS
-from solo_equimod.objectives import OBJECTIVES, PredictsViews
+from solo_equimod.objectives import OBJECTIVES, PredictsViews, PredictsViewsFromExample
 from solo_equimod.training import pretrain
 
 REPO = Path(__file__).resolve().parents[1]
@@ -105,7 +105,8 @@ def throughput(groups: list[dict[str, DictConfig]], batch_size: int, steps: int,
 # ----- one run ------------------------------------------------------------------------------------
 def predicts_views(cfg: DictConfig) -> bool:
     """Whether a run has an objective that predicts views' embeddings (the equivariance measures need one)."""
-    return any(issubclass(OBJECTIVES[name], PredictsViews) for name in (cfg.get("objectives") or {}))
+    return any(issubclass(OBJECTIVES[name], (PredictsViews, PredictsViewsFromExample))
+               for name in (cfg.get("objectives") or {}))
 
 
 def evaluate(ckpt: Path, data: dict[str, Any], args: argparse.Namespace, equimod: bool) -> dict[str, Any]:

@@ -19,7 +19,7 @@ job (see `solo_equimod.objectives.equimod.ParamNormalizer`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Iterable
 
 import torch
 
@@ -27,6 +27,11 @@ JITTER_OPS = ("brightness", "contrast", "saturation", "hue")
 DEFAULT_JITTER_FACTORS = (1.0, 1.0, 1.0, 0.0)
 DEFAULT_JITTER_ORDER = (0, 1, 2, 3)
 OPTIONAL_AUGMENTATIONS = ("flip", "jitter", "gray", "blur", "solarize")
+# the fields of `ViewParams` / `BatchViewParams` each augmentation's draw fills
+AUGMENTATION_FIELDS: dict[str, tuple[str, ...]] = {
+    "crop": ("crop",), "flip": ("flip",), "jitter": ("jitter", "factors", "order"), "gray": ("gray",),
+    "blur": ("blur", "sigma"), "solarize": ("solarize",),
+}
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,11 @@ class BatchViewParams:
     def select(self, index: torch.Tensor) -> "BatchViewParams":
         """The rows at `index` (a long or bool tensor)."""
         return self._map(lambda t: t[index])
+
+    def with_draws_of(self, other: "BatchViewParams", augmentations: Iterable[str]) -> "BatchViewParams":
+        """These parameters with the fields of `augmentations` (names of AUGMENTATION_FIELDS) taken from `other`."""
+        taken = {name for aug in augmentations for name in AUGMENTATION_FIELDS[aug]}
+        return BatchViewParams(**{f.name: getattr(other if f.name in taken else self, f.name) for f in fields(self)})
 
     def row(self, i: int) -> ViewParams:
         values = {f.name: getattr(self, f.name)[i].tolist() for f in fields(self)}

@@ -21,11 +21,18 @@ RNG, which a DataLoader seeds per worker), whatever the policy, and computes on 
 from __future__ import annotations
 
 import math
+from typing import Collection
 
 import numpy as np
 import torch
 
-from solo_equimod.augment.params import DEFAULT_JITTER_FACTORS, DEFAULT_JITTER_ORDER, BatchViewParams, ViewParams
+from solo_equimod.augment.params import (
+    AUGMENTATION_FIELDS,
+    DEFAULT_JITTER_FACTORS,
+    DEFAULT_JITTER_ORDER,
+    BatchViewParams,
+    ViewParams,
+)
 from solo_equimod.augment.policy import ViewPolicy
 
 RRC_ATTEMPTS = 10  # torchvision's RandomResizedCrop.get_params tries 10 windows before its fallback
@@ -80,12 +87,15 @@ def _draw(policy: ViewPolicy, height: np.ndarray, width: np.ndarray, u_crop: np.
 
 
 def sample_views(policy: ViewPolicy, heights: torch.Tensor, widths: torch.Tensor,
-                 generator: torch.Generator | None = None, groups: torch.Tensor | None = None) -> BatchViewParams:
+                 generator: torch.Generator | None = None, groups: torch.Tensor | None = None,
+                 shared: Collection[str] | None = None) -> BatchViewParams:
     """The parameters of one view of each of B images of sizes `heights`, `widths` (B,), on the CPU
     (move them with `.to(device)`).
 
     `generator`: a CPU generator (None: torch's global RNG). `groups` (B,) ids: the samples that
-    share an id share one draw (CARE's equally-transformed chunks). The rule for sizes: a crop
+    share an id share one draw (CARE's equally-transformed chunks); `shared` (names of
+    AUGMENTATION_FIELDS) limits that to these augmentations, the others drawn per sample after the
+    groups' draw (STL's aligned pairs share crop, colour jitter and grayscale; None: all). The rule for sizes: a crop
     window is in pixels of one input size, so all members of a group must have the same size,
     else this is an error (resize them to a common size first, e.g. the original view).
     """
@@ -107,7 +117,15 @@ def sample_views(policy: ViewPolicy, heights: torch.Tensor, widths: torch.Tensor
     u_crop = torch.rand((len(first), 2 * RRC_ATTEMPTS + 2), generator=generator, dtype=torch.float64).numpy()
     u = torch.rand((len(first), DRAWS), generator=generator, dtype=torch.float64).numpy()
     drawn = _draw(policy, heights[first], widths[first], u_crop, u)
-    return drawn if member_of is None else drawn.select(torch.from_numpy(member_of.reshape(-1)))
+    if member_of is None:
+        return drawn
+    drawn = drawn.select(torch.from_numpy(member_of.reshape(-1)))
+    if shared is None:
+        return drawn
+    unknown = set(shared) - set(AUGMENTATION_FIELDS)
+    if unknown:
+        raise ValueError(f"shared={sorted(shared)}: {sorted(unknown)} unknown; augmentations: {list(AUGMENTATION_FIELDS)}")
+    return sample_views(policy, torch.from_numpy(heights), torch.from_numpy(widths), generator).with_draws_of(drawn, shared)
 
 
 def sample_view(policy: ViewPolicy, height: int, width: int, generator: torch.Generator | None = None) -> ViewParams:

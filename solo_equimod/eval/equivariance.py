@@ -10,6 +10,10 @@ An invariant model (u the identity) gives 0 and 1; a model that predicts the dis
 positive absolute value and a factor above 1. Each augmentation is measured alone (a random crop
 with everything else off; or the full image with that one augmentation forced on with sampled
 parameters), and the full policy as trained.
+
+A predictor that reads the transformation off an example instead of parameters (STL) gets, per image,
+an example: the next image of the measured split, resized to the image's size, under the same
+parameters; zhat'_i is then predicted from the original and the example's pair (`PredictsViewsFromExample`).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from solo_equimod.data.pretrain import build_split, original_view
 from solo_equimod.eval.plots import bar_chart
 from solo_equimod.eval.reports import report_path
 from solo_equimod.methods import BaseMethod
-from solo_equimod.objectives import OBJECTIVES, PredictsViews
+from solo_equimod.objectives import OBJECTIVES, PredictsViews, PredictsViewsFromExample
 
 # Measured augmentations in the paper's order, with the names of its figures.
 AUGMENTATION_LABELS = {"crop": "crop", "flip": "horizontal flip", "jitter": "color jitter", "gray": "grayscale",
@@ -98,12 +102,15 @@ class AugmentationViews(Dataset):
     """Image -> {"original", "views": {augmentation: view}, "params": {augmentation: raw Appendix A.1
     vector}, "target"}. Views of the k-th image use the k-th policy of each list in turn. A view
     without a random crop shows the region the original shows (on ImageNet-size data, Resize(256) +
-    CenterCrop(224)), so that e.g. "flip only" measures only the flip."""
+    CenterCrop(224)), so that e.g. "flip only" measures only the flip. `with_examples`: also
+    "example_original" and "example_views", the next image (resized to this one's size, so that the
+    same pixel crop applies) shown the same way under the same parameters."""
 
     def __init__(self, base: Dataset, policies: dict[str, list[ViewPolicy]], layout: ParamLayout,
-                 mean: list[float], std: list[float], original: OriginalView) -> None:
+                 mean: list[float], std: list[float], original: OriginalView, with_examples: bool = False) -> None:
         self.base, self.policies, self.layout = base, policies, layout
         self.mean, self.std, self.original = mean, std, original
+        self.with_examples = with_examples
 
     def __len__(self) -> int:
         return len(self.base)  # type: ignore[arg-type]
@@ -115,7 +122,12 @@ class AugmentationViews(Dataset):
         image, target = self.base[index]
         img = to_uint8_tensor(image)
         height, width = img.shape[-2:]
-        views, params = {}, {}
+        example = None
+        if self.with_examples:
+            example = to_uint8_tensor(self.base[(index + 1) % len(self)][0])
+            if example.shape[-2:] != img.shape[-2:]:
+                example = TF.resize(example, [height, width], antialias=True)
+        views, params, example_views = {}, {}, {}
         for aug, options in self.policies.items():
             policy = options[index % len(options)]
             p = sample_view(policy, height, width)
@@ -123,7 +135,12 @@ class AugmentationViews(Dataset):
                 p = dataclasses.replace(p, crop=self.original.crop_box(height, width))
             views[aug] = self._normalize(apply_view_params(img, p, policy))
             params[aug] = self.layout.encode_tensor(p)
-        return {"original": self._normalize(self.original(img)), "views": views, "params": params, "target": int(target)}
+            if example is not None:
+                example_views[aug] = self._normalize(apply_view_params(example, p, policy))
+        item = {"original": self._normalize(self.original(img)), "views": views, "params": params, "target": int(target)}
+        if example is not None:
+            item |= {"example_original": self._normalize(self.original(example)), "example_views": example_views}
+        return item
 
 
 @dataclass
@@ -143,11 +160,14 @@ class ViewsConfig:
 
 @dataclass
 class EncodedViews:
-    """Backbone features of originals and of each augmentation's views, with the raw parameters."""
+    """Backbone features of originals and of each augmentation's views, with the raw parameters (and,
+    for a predictor from examples, the examples' features: `AugmentationViews(with_examples=True)`)."""
 
     original: torch.Tensor
     views: dict[str, torch.Tensor]
     params: dict[str, torch.Tensor]
+    example_original: torch.Tensor | None = None
+    example_views: dict[str, torch.Tensor] | None = None
 
 
 def view_loader(cfg: DictConfig, method: BaseMethod, split: str) -> DataLoader:
@@ -163,7 +183,7 @@ def view_loader(cfg: DictConfig, method: BaseMethod, split: str) -> DataLoader:
     policies = policies_from_config(method.cfg.augmentations)
     info = DATASET_INFO[cfg.data.dataset]
     dataset = AugmentationViews(base, measured_policies(policies), layout_for(policies), list(info.mean),
-                                list(info.std), original_view(cfg))
+                                list(info.std), original_view(cfg), with_examples=method.example_predictor is not None)
     return DataLoader(dataset, batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.num_workers,
                       generator=generator)
 
@@ -173,25 +193,38 @@ def encode_views(backbone: torch.nn.Module, loader: DataLoader, desc: str) -> En
     """h = f(x) of every original and view (eval mode), with a progress bar."""
     backbone.eval()
     torch.manual_seed(loader.generator.initial_seed() if loader.generator else 0)  # seeds the views' draws
-    orig, views, params = [], {}, {}
+    orig, views, params, example_orig, example_views = [], {}, {}, [], {}
     for batch in tqdm(loader, desc=desc):
         orig.append(backbone(batch["original"]))
         for aug, x in batch["views"].items():
             views.setdefault(aug, []).append(backbone(x))
             params.setdefault(aug, []).append(batch["params"][aug])
-    return EncodedViews(torch.cat(orig), {a: torch.cat(v) for a, v in views.items()},
-                        {a: torch.cat(v) for a, v in params.items()})
+        if "example_original" in batch:
+            example_orig.append(backbone(batch["example_original"]))
+            for aug, x in batch["example_views"].items():
+                example_views.setdefault(aug, []).append(backbone(x))
+    cat = lambda d: {a: torch.cat(v) for a, v in d.items()}  # noqa: E731
+    return EncodedViews(torch.cat(orig), cat(views), cat(params), torch.cat(example_orig) if example_orig else None,
+                        cat(example_views) if example_orig else None)
 
 
 @torch.no_grad()
-def equivariance_measures(predictor: PredictsViews, encoded: EncodedViews) -> dict[str, dict[str, dict[str, float]]]:
+def equivariance_measures(predictor: PredictsViews | PredictsViewsFromExample,
+                          encoded: EncodedViews) -> dict[str, dict[str, dict[str, float]]]:
     """Eq. 5 and Eq. 6 per augmentation: {aug: {"absolute": summary, "relative": summary}}, with the
-    embedding and predictor of a view-predicting objective (in eval mode)."""
+    embedding and predictor of a view-predicting objective (in eval mode): from the parameters (EquiMod)
+    or from the example under the same parameters (STL; `encoded` must hold the examples)."""
     z_orig = predictor.embed(encoded.original)
     out = {}
     for aug, h_view in encoded.views.items():
         z_view = predictor.embed(h_view)
-        z_pred = predictor.predict(z_orig, encoded.params[aug])
+        if isinstance(predictor, PredictsViews):
+            z_pred = predictor.predict(z_orig, encoded.params[aug])
+        else:
+            if encoded.example_original is None or encoded.example_views is None:
+                raise ValueError("a predictor from examples needs views encoded with their examples")
+            z_pred = predictor.predict_from_example(encoded.original, encoded.example_original,
+                                                    encoded.example_views[aug])
         out[aug] = {"absolute": summarize(absolute_displacement(z_view, z_pred, z_orig)),
                     "relative": summarize(relative_displacement(z_view, z_pred, z_orig))}
     return out
@@ -199,8 +232,9 @@ def equivariance_measures(predictor: PredictsViews, encoded: EncodedViews) -> di
 
 def require_view_predictor(method: BaseMethod, path: str) -> None:
     """A clear error when no objective of the checkpoint predicts views: say which measures do apply."""
-    if method.view_predictor is None:
-        able = sorted(name for name, cls in OBJECTIVES.items() if issubclass(cls, PredictsViews))
+    if method.view_predictor is None and method.example_predictor is None:
+        able = sorted(name for name, cls in OBJECTIVES.items()
+                      if issubclass(cls, (PredictsViews, PredictsViewsFromExample)))
         trained = ", ".join([method.cfg.method, *method.objectives]) or method.cfg.method
         raise ConfigError(
             f"checkpoint {path} was trained with {trained}, which has no objective with an embedding head and a "
@@ -235,7 +269,7 @@ def run_equivariance(raw_cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
     outputs = {name: stem.with_name(stem.name + name) for name in (".json", ".csv", "_absolute.png", "_relative.png")}
     refuse_existing(list(outputs.values()), cfg.overwrite, flag="overwrite=true")
     encoded = encode_views(method.backbone, view_loader(cfg, method, cfg.split), f"{cfg.split} views")
-    results = equivariance_measures(method.view_predictor, encoded)  # type: ignore[arg-type]
+    results = equivariance_measures(method.view_predictor or method.example_predictor, encoded)  # type: ignore[arg-type]
     title = f"{method.cfg.method} on {cfg.data.dataset} ({cfg.split}, n={encoded.original.shape[0]})"
     report = {"method": method.cfg.method, "checkpoint": str(ckpt), "dataset": cfg.data.dataset, "split": cfg.split,
               "num_images": encoded.original.shape[0], "seed": cfg.seed, "measures": results,

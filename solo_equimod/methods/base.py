@@ -22,7 +22,7 @@ from solo_equimod.backbones import FeatureMapTap, build_backbone
 from solo_equimod.config_version import CONFIG_VERSION
 from solo_equimod.data.batch import Batch, LabelledBatch, batch_input
 from solo_equimod.heads import HEAD_BATCHES
-from solo_equimod.objectives import OBJECTIVES, HeadConditioner, PredictsViews
+from solo_equimod.objectives import OBJECTIVES, HeadConditioner, PredictsViews, PredictsViewsFromExample
 from solo_equimod.objectives.base import Features, ObjectiveContext
 from solo_equimod.objectives.compose import build_objectives, canonical_config, legacy_prefixes
 from solo_equimod.optim import build_optimizer, build_scheduler
@@ -197,7 +197,12 @@ class BaseMethod(pl.LightningModule):
         return {"loss": loss, **terms}, feats
 
     def derive_inputs(self, batch: Batch) -> Batch:
-        """The batch with the inputs every objective derives from it (`Objective.derive`) in its extras."""
+        """The batch with the views an objective makes (`Objective.derive_views`, replacing the loader's)
+        and the inputs every objective derives from it (`Objective.derive`) in its extras."""
+        for objective in self.objectives.values():
+            if objective.makes_views:
+                views, params = objective.derive_views(batch)
+                batch = {**batch, "views": views, "params": params}
         extras = dict(batch.get("extras") or {})
         for objective in self.objectives.values():
             extras.update(objective.derive(batch))
@@ -210,6 +215,11 @@ class BaseMethod(pl.LightningModule):
         if isinstance(self, PredictsViews):
             return self
         return next((o for o in self.objectives.values() if isinstance(o, PredictsViews)), None)
+
+    @property
+    def example_predictor(self) -> PredictsViewsFromExample | None:
+        """The first objective that predicts views from an example pair instead of parameters (STL), if any."""
+        return next((o for o in self.objectives.values() if isinstance(o, PredictsViewsFromExample)), None)
 
     def representation_parts(self) -> dict[str, slice]:
         """Named slices of the backbone features that evaluations may read (SIE: invariant, equivariant)."""

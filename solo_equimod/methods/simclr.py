@@ -23,9 +23,11 @@ class SimCLRSettings(MethodSettings):
     temperature: float = setting(0.5, "tau of NT-Xent (0.2 on ImageNet)", source="EquiMod Sec. 3.1.1", gt=0)
     last_bn_affine: bool = setting(False, "the projector's last BN has affine parameters",
                                    source="official EquiMod src/model.py (no affine)")
-    proj_bn: str = setting("all", "all: BN after every layer (EquiMod); hidden: not after the last, whose Linear has a "
-                           "bias (CARE's CIFAR g); none: no BN (MoCo-v2's head, CARE's ImageNet-100)",
+    proj_bn: str = setting("all", "all: BN after every layer (EquiMod); hidden: not after the last, whose Linear has a bias "
+                           "(proj_last_bias; CARE's CIFAR g); none: no BN (MoCo-v2's head, CARE's ImageNet-100)",
                            source="Sharut/CARE model.py", choices=("all", "hidden", "none"))
+    proj_last_bias: bool = setting(True, "proj_bn=hidden: the last Linear has a bias (CARE's CIFAR g); false: none "
+                                   "(STL's load_mlp)", source="Sharut/CARE model.py; jaemyung-u/stl model.py")
 
 
 class SimCLR(ProjectedPairMethod):
@@ -39,9 +41,9 @@ class SimCLR(ProjectedPairMethod):
         k = self.kwargs
         head = SimCLRProjectionHead(self.head_input_dim, k.proj_hidden_dim, k.proj_output_dim,
                                     num_layers=k.proj_num_layers, batch_norm=k.proj_bn != "none")
-        if k.proj_bn == "hidden":  # the last Linear (no bias, before a BN) becomes one with a bias, no BN
+        if k.proj_bn == "hidden":  # the last Linear (no bias, before a BN) becomes one without BN, with a bias or not
             del head.layers[-1]
-            head.layers[-1] = nn.Linear(k.proj_hidden_dim, k.proj_output_dim)
+            head.layers[-1] = nn.Linear(k.proj_hidden_dim, k.proj_output_dim, bias=k.proj_last_bias)
         elif k.proj_bn == "all" and not k.last_bn_affine:
             head.layers[-1] = nn.BatchNorm1d(k.proj_output_dim, affine=False)
         self.projector = self.conditioned(head)

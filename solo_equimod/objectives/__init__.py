@@ -4,11 +4,19 @@
 """
 
 from solo_equimod.objectives.augself import AugSelf
-from solo_equimod.objectives.base import Features, HeadConditioner, Objective, ObjectiveContext, PredictsViews
+from solo_equimod.objectives.base import (
+    Features,
+    HeadConditioner,
+    Objective,
+    ObjectiveContext,
+    PredictsViews,
+    PredictsViewsFromExample,
+)
 from solo_equimod.objectives.care import CARE
 from solo_equimod.objectives.cassle import CASSLE
 from solo_equimod.objectives.equimod import EquiMod
 from solo_equimod.objectives.rotation import Rotation
+from solo_equimod.objectives.stl import STL
 from solo_equimod.objectives.transform_prediction import TransformPrediction
 
 OBJECTIVES: dict[str, type[Objective]] = {
@@ -18,6 +26,7 @@ OBJECTIVES: dict[str, type[Objective]] = {
     "augself": AugSelf,
     "care": CARE,
     "cassle": CASSLE,  # a HeadConditioner: it conditions the method's projector instead of adding a loss
+    "stl": STL,
 }
 
 # method names from before objectives existed: `<base>_equimod` is `<base>` + objectives.equimod
@@ -25,5 +34,5 @@ METHOD_ALIASES: dict[str, tuple[str, tuple[str, ...]]] = {
     f"{base}_equimod": (base, ("equimod",)) for base in ("simclr", "byol", "barlow_twins", "vicreg")
 }
 
-__all__ = ["CARE", "CASSLE", "METHOD_ALIASES", "OBJECTIVES", "AugSelf", "EquiMod", "Features", "HeadConditioner",
-           "Objective", "ObjectiveContext", "PredictsViews", "Rotation", "TransformPrediction"]
+__all__ = ["CARE", "CASSLE", "METHOD_ALIASES", "OBJECTIVES", "STL", "AugSelf", "EquiMod", "Features", "HeadConditioner",
+           "Objective", "ObjectiveContext", "PredictsViews", "PredictsViewsFromExample", "Rotation", "TransformPrediction"]

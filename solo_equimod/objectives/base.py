@@ -2,7 +2,8 @@
 
 An objective declares what it needs from the batch (`inputs`: the original image; `extras`: named
 inputs it asks the pipeline to make per image; `derive`: inputs it makes from the batch on the
-training device), which batch inputs it reads backbone features of
+training device; `derive_views`: the step's views themselves, for an objective whose loss needs views
+made in a particular way, e.g. STL's aligned pairs), which batch inputs it reads backbone features of
 (`encodes`, alone or in the views' BatchNorm batches: `encodes_apart`), owns its modules (trained,
 checkpointed and exported with the method), may prepare itself once from the training data
 (`prepare`), and returns `{"loss": ..., more logs}`. The method adds `weight * loss` to its own loss
@@ -54,6 +55,9 @@ class Objective(nn.Module):
     # True: its `encodes` inputs go through the backbone in calls of their own, not in one BatchNorm batch with
     # same-shape views (E-SSL and ESSL encode their pretext images alone); False: shared, as EquiMod's original
     encodes_apart: ClassVar[bool] = False
+    # True: `derive_views` makes the step's views, which replace the loader's for the method and every
+    # objective (STL's aligned pairs); at most one objective of a config may (`compose.canonical_config`)
+    makes_views: ClassVar[bool] = False
     # a name this objective had inside a method before objectives existed: old configs' method_kwargs.<name>
     # and old checkpoints' "<name>." weights are read as this objective's, with LEGACY_RENAMES applied
     LEGACY_NAME: ClassVar[str | None] = None
@@ -77,6 +81,11 @@ class Objective(nn.Module):
         batch-level augmentation, say), added to `batch["extras"]` under these names so that `encodes`
         can name them; prefix them with the objective's name."""
         return {}
+
+    def derive_views(self, batch: Batch) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """`makes_views` objectives: the step's views (normalised, one row per image of the batch, in the
+        batch's row order) and their raw Appendix A.1 parameters, made from the batch on the training device."""
+        raise NotImplementedError  # only for objectives that set `makes_views`
 
     @classmethod
     def requested_inputs(cls, settings: ObjectiveSettings, cfg: DictConfig) -> tuple[str, ...]:
@@ -134,3 +143,15 @@ class PredictsViews(Protocol):
     def embed(self, h: torch.Tensor) -> torch.Tensor: ...
 
     def predict(self, z_original: torch.Tensor, params: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class PredictsViewsFromExample(Protocol):
+    """An objective with an embedding z' = embed(h) that predicts a view's embedding from the original's
+    backbone features and an example: another image before and after the same transformation (STL's
+    transformation representation, read off a pair instead of parameters); the equivariance measures use it."""
+
+    def embed(self, h: torch.Tensor) -> torch.Tensor: ...
+
+    def predict_from_example(self, h_original: torch.Tensor, h_example_original: torch.Tensor,
+                             h_example_view: torch.Tensor) -> torch.Tensor: ...

@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from solo_equimod.augment.batched import apply_batch
-from solo_equimod.augment.pipeline import normalize
+from solo_equimod.augment.pipeline import denormalize, normalize
 from solo_equimod.augment.policy import ViewPolicy, policy_from_config
 from solo_equimod.augment.sampler import sample_views
 from solo_equimod.data.batch import Batch
@@ -102,8 +102,7 @@ class CARE(Objective):
         rows = original.shape[0] if s.images_per_process is None else min(s.images_per_process, original.shape[0])
         size = rows // s.chunks  # >= 2: CARESettings.check
         kept = original[: size * s.chunks]
-        mean, std = (kept.new_tensor(v)[:, None, None] for v in (self.mean, self.std))
-        images = ((kept * std + mean) * 255).round().clamp(0, 255).to(torch.uint8)  # the loaders' uint8 original
+        images = denormalize(kept, self.mean, self.std)  # the loaders' uint8 original
         groups = torch.arange(kept.shape[0]) // size
         if s.pairs == "per_step":
             groups = torch.zeros_like(groups)
