@@ -65,6 +65,6 @@ class LineProgress(LightningProgressBar):
 
 def progress_callback(stream: TextIO | None = None) -> LightningProgressBar:
     """The TQDM bar when `stream` (default: stdout, where Lightning's bar writes) is a terminal,
-    else `LineProgress`."""
-    stream = stream or sys.stdout
-    return ProgressBar(refresh_rate=1) if stream.isatty() else LineProgress(stream=stream)
+    else `LineProgress`. The default stream is looked up when a line is written, not kept: a callback
+    holding the process's stdout could not be pickled to the processes of `strategy=ddp_spawn`."""
+    return ProgressBar(refresh_rate=1) if (stream or sys.stdout).isatty() else LineProgress(stream=stream)
