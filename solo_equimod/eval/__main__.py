@@ -1,7 +1,7 @@
 """Offline evaluation of any pretraining checkpoint, or of a backbone trained elsewhere:
 
     python -m solo_equimod.eval COMMAND CHECKPOINT [key=value ...]
-    python -m solo_equimod.eval COMMAND timm:NAME|torchvision:NAME [weights=FILE] [augmentations=cifar/simclr] data.dataset=...
+    python -m solo_equimod.eval COMMAND timm:NAME|torchvision:NAME [weights=FILE] [augmentations=cifar/simclr] data.*
     python -m solo_equimod.eval COMMAND SOLO_LEARN_OR_LIGHTLY.ckpt backbone=torchvision:NAME data.dataset=...
 
 (weights: a state dict in safetensors or torch format, a solo-learn or a lightly checkpoint, read by
