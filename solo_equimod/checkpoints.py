@@ -85,7 +85,10 @@ def load_for_eval(raw_cfg: DictConfig | dict, schema: type) -> tuple[DictConfig,
     base = OmegaConf.create({"data": OmegaConf.to_container(method.cfg.data, resolve=True)})
     if isinstance(given.get("data"), dict):  # under Hydra the schema writes every key; its nulls are "not given"
         given["data"] = _without_nulls(given["data"])
-    return validate(OmegaConf.merge(base, OmegaConf.create(given)), schema), method
+    cfg = validate(OmegaConf.merge(base, OmegaConf.create(given)), schema)
+    if isinstance(method, ForeignBackbone):  # it was trained on unknown data: the evaluation's stands in
+        method.cfg.data = OmegaConf.to_container(cfg.data, resolve=True)
+    return cfg, method
 
 
 def _without_nulls(node: Any) -> Any:

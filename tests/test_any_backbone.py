@@ -115,3 +115,9 @@ def test_the_commands_take_an_architecture_and_name_it_in_the_report(tmp_path: P
     assert set(report["representation_shift"]) == {"crop", "flip", "jitter", "gray", "blur", "solarize", "all"}
     assert eval_main(["equivariance", "timm:resnet10t", *data, "num_workers=0"]) == 2  # no predictor of views
     assert "no objective with an embedding head" in capsys.readouterr().err
+    assert eval_main(["linear", "timm:resnet10t", *data, "max_epochs=1", "augment=false", "accelerator=cpu",
+                      f"output={tmp_path / 'linear.json'}"]) == 0
+    assert json.loads((tmp_path / "linear.json").read_text())["method"] == "timm:resnet10t (random-init)"
+    assert eval_main(["rotation", "timm:resnet10t", "data.dataset=factors3d", "data.synthetic_size=2",
+                      "max_objects=2", "max_epochs=1", "val_pairs=2", f"output_dir={tmp_path}"]) == 0
+    assert json.loads(next(tmp_path.glob("rotation_*.json")).read_text())["method"] == "timm:resnet10t (random-init)"

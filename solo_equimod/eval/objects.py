@@ -58,6 +58,8 @@ def encoded_split(cfg: DictConfig, method: BaseMethod, split: str) -> EncodedObj
         raise ConfigError(f"SIE's measures need a dataset of renderings (data.dataset one of {list(VIEW_DATASETS)}), "
                           f"got {cfg.data.dataset!r}")
     path = Path(cfg.pretrained_feature_extractor).resolve()
+    if not path.is_file():  # an architecture at random init (timm:NAME): each load is another network
+        return encode_objects(method, build_split(cfg, split, transform=None), cfg.max_objects)
     key = (str(path), path.stat().st_mtime_ns, str(cfg.data), split, cfg.max_objects)
     if key not in _ENCODED:
         if len(_ENCODED) >= 4:
