@@ -75,6 +75,8 @@ def load_for_eval(raw_cfg: DictConfig | dict, schema: type) -> tuple[DictConfig,
         raise ConfigError("missing required config key: pretrained_feature_extractor (a pretraining checkpoint)")
     given = OmegaConf.to_container(raw_cfg) if isinstance(raw_cfg, DictConfig) else dict(raw_cfg)
     foreign = {key: given.pop(key) for key in FOREIGN_KEYS if key in given}
+    if not is_architecture(path) and not Path(path).is_file():
+        raise ConfigError(f"checkpoint {path} does not exist")
     if is_architecture(path) or foreign.get("backbone") or not is_own_checkpoint(path):
         method: BaseMethod | ForeignBackbone = load_foreign({**foreign, "pretrained_feature_extractor": path})
     elif foreign:
