@@ -37,6 +37,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--max-images", type=int, default=500)
     parser.add_argument("--work", type=Path, default=None, help="checkpoints and logs (default: a temporary folder)")
+    parser.add_argument("--trained", type=Path, default=None, help="a checkpoint of this recipe pretrained before "
+                        "(skips the pretraining)")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="sensitivity_any_backbone-"))
     data = (REPO / args.data).resolve()
@@ -50,8 +52,8 @@ def main() -> None:
     with initialize_config_dir(str(REPO / "scripts" / "pretrain" / "cifar"), version_base="1.3"):
         cfg = compose(config_name="simclr_equimod", overrides=pretrain_overrides)
     start = time.perf_counter()
-    ckpt = pretrain(cfg)
-    pretrain_s = time.perf_counter() - start
+    ckpt = args.trained or pretrain(cfg)
+    pretrain_s = None if args.trained else round(time.perf_counter() - start, 1)
     common = ["data.dataset=custom", f"data.train_path={data / 'train'}", f"data.val_path={data / 'val'}",
               f"max_images={args.max_images}", "num_workers=2", "seed=0", "overwrite=true"]
     runs = {"timm:resnet18 (random init)": ["timm:resnet18", "augmentations=cifar/simclr"],
@@ -69,7 +71,7 @@ def main() -> None:
     write_json({"machine": f"{platform.machine()} CPU, {len(os.sched_getaffinity(0))} cores",
                 "pretrain": {"config": "cifar/simclr_equimod", "overrides": [
                     o.replace(str(data), args.data).replace(str(work), "WORK") for o in pretrain_overrides],
-                    "seconds": round(pretrain_s, 1)},
+                    "seconds": pretrain_s},
                 "reports": reports}, OUT / "results.json")
     print(f"wrote {OUT / 'results.json'}")
 
