@@ -54,6 +54,7 @@ setup(
         "matplotlib",
         "tqdm",
         "pillow",
+        "safetensors>=0.4",  # weights without pickle: zoo exports, any-backbone evaluation
     ],
     extras_require={
         "dali": ["nvidia-dali-cuda130"],

@@ -1,8 +1,10 @@
 """Load a pretraining checkpoint back into its method (config, weights, objectives' statistics),
-save a slim one, and find the checkpoint `auto_resume` continues from."""
+save a slim one (a torch file, or a safetensors file that cannot carry code: the config as JSON in
+its metadata), and find the checkpoint `auto_resume` continues from."""
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 from typing import Any, Optional
@@ -11,6 +13,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from solo_equimod import atomic
 from solo_equimod.config import ConfigError, validate
+from solo_equimod.eval.any_backbone import KEYS as FOREIGN_KEYS
+from solo_equimod.eval.any_backbone import ForeignBackbone, is_architecture, load_foreign, read_weights
 from solo_equimod.methods import METHODS, BaseMethod
 from solo_equimod.safe_load import UnsafeCheckpointError, load_checkpoint_file
 from solo_equimod.versions import pin_saved_config
@@ -23,7 +27,7 @@ def load_method(path: str | Path, map_location: str = "cpu") -> BaseMethod:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"checkpoint {path} does not exist")
-    ckpt = load_checkpoint_file(path, map_location)  # refuses pickled code, names the file
+    ckpt = read_checkpoint(path, map_location)
     cfg = (ckpt.get("hyper_parameters") or {}).get("cfg") if isinstance(ckpt, dict) else None
     if cfg is None or "state_dict" not in ckpt:
         raise ConfigError(f"{path} is not a solo-equimod pretraining checkpoint (no 'cfg' hyper-parameters or "
@@ -36,18 +40,57 @@ def load_method(path: str | Path, map_location: str = "cpu") -> BaseMethod:
     return model.eval()
 
 
-def load_for_eval(raw_cfg: DictConfig | dict, schema: type) -> tuple[DictConfig, BaseMethod]:
-    """Load the checkpoint named by `pretrained_feature_extractor` and validate an evaluation
-    config against `schema`; `data.*` keys not given default to the checkpoint's pretraining data."""
+SAFETENSORS_CONFIG = "solo_equimod_config"  # the metadata key of a safetensors export's config (JSON)
+
+
+def read_checkpoint(path: Path, map_location: str = "cpu") -> Any:
+    """A checkpoint's {"hyper_parameters": {"cfg"}, "state_dict"}: a torch file loaded with
+    weights_only=True (pickled code is refused, naming the file), or a safetensors export."""
+    if path.suffix != ".safetensors":
+        return load_checkpoint_file(path, map_location)
+    from safetensors import safe_open
+
+    state = read_weights(path)  # a pickle under this name is refused
+    with safe_open(str(path), framework="pt") as f:
+        config = (f.metadata() or {}).get(SAFETENSORS_CONFIG)
+    return {} if config is None else {"hyper_parameters": {"cfg": json.loads(config)}, "state_dict": state}
+
+
+def is_own_checkpoint(path: str | Path) -> bool:
+    """Whether `path` is a file this library wrote (its config inside), not weights from elsewhere."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    ckpt = read_checkpoint(path) if path.suffix == ".safetensors" else load_checkpoint_file(path, mmap=True)
+    return isinstance(ckpt, dict) and isinstance((ckpt.get("hyper_parameters") or {}).get("cfg"), dict)
+
+
+def load_for_eval(raw_cfg: DictConfig | dict, schema: type) -> tuple[DictConfig, BaseMethod | ForeignBackbone]:
+    """Load the model named by `pretrained_feature_extractor` and validate an evaluation config
+    against `schema`; `data.*` keys not given default to the checkpoint's pretraining data. A
+    backbone from elsewhere (`timm:NAME`, `torchvision:NAME`, or a weights file with `backbone=`;
+    `eval/any_backbone.py`) takes `weights`, `backbone` and `augmentations` from the config."""
     path = raw_cfg.get("pretrained_feature_extractor")
     if not path or path == "???":
         raise ConfigError("missing required config key: pretrained_feature_extractor (a pretraining checkpoint)")
-    method = load_method(path)
-    base = OmegaConf.create({"data": OmegaConf.to_container(method.cfg.data, resolve=True)})
     given = OmegaConf.to_container(raw_cfg) if isinstance(raw_cfg, DictConfig) else dict(raw_cfg)
+    foreign = {key: given.pop(key) for key in FOREIGN_KEYS if key in given}
+    if not is_architecture(path) and not Path(path).is_file():
+        raise ConfigError(f"checkpoint {path} does not exist")
+    if is_architecture(path) or foreign.get("backbone") or not is_own_checkpoint(path):
+        method: BaseMethod | ForeignBackbone = load_foreign({**foreign, "pretrained_feature_extractor": path})
+    elif foreign:
+        raise ConfigError(f"{', '.join(sorted(foreign))} describe a backbone from elsewhere; {path} is a solo-equimod "
+                          f"checkpoint, which carries its own architecture and augmentations")
+    else:
+        method = load_method(path)
+    base = OmegaConf.create({"data": OmegaConf.to_container(method.cfg.data, resolve=True)})
     if isinstance(given.get("data"), dict):  # under Hydra the schema writes every key; its nulls are "not given"
         given["data"] = _without_nulls(given["data"])
-    return validate(OmegaConf.merge(base, OmegaConf.create(given)), schema), method
+    cfg = validate(OmegaConf.merge(base, OmegaConf.create(given)), schema)
+    if isinstance(method, ForeignBackbone):  # it was trained on unknown data: the evaluation's stands in
+        method.cfg.data = OmegaConf.to_container(cfg.data, resolve=True)
+    return cfg, method
 
 
 def _without_nulls(node: Any) -> Any:
@@ -66,8 +109,13 @@ def save_method(model: BaseMethod, path: str | Path, half: bool = False) -> Path
     params = {name for name, _ in model.named_parameters()}
     state = {k: (v.half() if half and k in params and v.is_floating_point() else v).clone()
              for k, v in model.state_dict().items()}
-    return atomic.torch_save({"hyper_parameters": {"cfg": OmegaConf.to_container(model.cfg, resolve=True)},
-                              "state_dict": state}, path)
+    cfg = OmegaConf.to_container(model.cfg, resolve=True)
+    if Path(path).suffix == ".safetensors":  # tensors and a JSON config only: nothing that could run code
+        from safetensors.torch import save
+
+        data = save({k: v.contiguous() for k, v in state.items()}, metadata={SAFETENSORS_CONFIG: json.dumps(cfg)})
+        return atomic.write_bytes(path, data)
+    return atomic.torch_save({"hyper_parameters": {"cfg": cfg}, "state_dict": state}, path)
 
 
 # keys that define what a run trains; a checkpoint that differs in one of them belongs to another run

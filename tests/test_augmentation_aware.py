@@ -240,4 +240,5 @@ def test_linear_knn_and_sensitivity_read_the_new_checkpoints(method, objectives,
     report = run_sensitivity({"pretrained_feature_extractor": str(ckpt), "max_images": 16, "num_workers": 0,
                               "batch_size": 8})
     assert set(report["probe_r2"]) == set(layout_for(policies_from_config(cfg.augmentations)).groups())
-    assert json.loads((tmp_path / "run" / "sensitivity_synthetic-last.json").read_text())["method"] == method
+    saved = json.loads((tmp_path / "run" / "sensitivity_synthetic-last.json").read_text())
+    assert saved["method"] == "+".join([method, *objectives])  # the method with its objectives, e.g. simclr+rotation

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from torchvision.transforms.v2 import functional as TF
 
-from solo_equimod.checkpoints import save_method
+from solo_equimod.checkpoints import load_method, save_method
+from solo_equimod.data.datasets import DATASET_INFO, build_dataset
 from solo_equimod.eval.knn import knn_topk, run_knn
 from solo_equimod.methods import METHODS
-from tests.conftest import tiny_pretrain_cfg
+from tests.conftest import REPO, tiny_pretrain_cfg
 
 
 def naive_knn_rank(query: torch.Tensor, bank: torch.Tensor, labels: torch.Tensor, num_classes: int, k: int,
@@ -61,3 +63,26 @@ def test_command_writes_json_next_to_checkpoint(tmp_path: Path) -> None:
     saved = json.loads((tmp_path / "run" / "knn_synthetic-last.json").read_text())
     assert saved == result and saved["k"] == 5 and saved["method"] == "byol"
     assert 0.0 <= saved["top1"] <= saved["top5"] <= 100.0
+
+
+def test_command_equals_a_naive_cosine_knn_on_the_zoo_models_features(tmp_path: Path) -> None:
+    """The command on the in-repo zoo model: its top-1 is a naive cosine kNN over features computed here,
+    and the report names the method with its objectives."""
+    zoo_file = REPO / "solo_equimod" / "zoo" / "weights" / "simclr_equimod-synthetic-small.pt"
+    data = {"dataset": "synthetic", "synthetic_size": 48, "num_workers": 0}
+    result = run_knn({"pretrained_feature_extractor": str(zoo_file), "k": 10, "temperature": 0.1, "num_workers": 0,
+                      "data": data, "output": str(tmp_path / "knn.json")})
+    assert result["method"] == "simclr+equimod"
+    backbone = load_method(zoo_file).backbone.eval()
+    info = DATASET_INFO["synthetic"]
+
+    def features(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        images = build_dataset("synthetic", None, split, None, synthetic_size=48 if split == "train" else None)
+        x = torch.stack([TF.normalize(TF.to_dtype(TF.pil_to_tensor(img), torch.float32, scale=True), info.mean, info.std)
+                         for img, _ in images])
+        with torch.no_grad():
+            return backbone(x), torch.tensor([int(y) for _, y in images])
+
+    (bank, bank_labels), (query, labels) = features("train"), features("val")
+    ranks = naive_knn_rank(query, bank, bank_labels, 10, k=10, t=0.1)
+    assert result["top1"] == pytest.approx(100 * sum(r[0] == int(y) for r, y in zip(ranks, labels)) / len(labels))

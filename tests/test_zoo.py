@@ -15,7 +15,12 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+import timm
 import torch
+import torchvision
+from safetensors import safe_open
+from safetensors.torch import load_file
+from torch import nn
 
 from solo_equimod.errors import ConfigError
 from solo_equimod.methods import METHODS
@@ -226,3 +231,45 @@ def test_export_refuses_an_existing_file_or_entry_unless_overwrite(tmp_path: Pat
     assert f"{zoo / 'manifest.json'} already has an entry 'tiny'" in capsys.readouterr().err
     assert zoo_cli([*renamed, "--overwrite"]) == 0
     assert [m["url"] for m in json.loads((zoo / "manifest.json").read_text())["models"]] == ["other.pt"]
+
+
+@pytest.mark.parametrize("backbone", ["resnet18", "resnet10t"])  # torchvision's (CIFAR stem) and timm's
+def test_safetensors_export_loads_as_the_torch_one_and_its_backbone_by_name(backbone: str, tmp_path: Path) -> None:
+    """A safetensors export holds tensors and the config (JSON metadata) only; `load_pretrained`
+    reads it as the torch export, and its `backbone.` tensors load into the model of that name with
+    the ordinary strict `load_state_dict`."""
+    cfg = tiny_pretrain_cfg("simclr_equimod", tmp_path, **{"data.num_classes": 10})
+    cfg.backbone = {"name": backbone}
+    model = METHODS["simclr_equimod"](cfg)
+    model.objectives["equimod"].param_normalizer.fit(torch.randn(50, model.objectives["equimod"].param_layout.dim))
+    ckpt = tmp_path / "trained.ckpt"
+    torch.save({"hyper_parameters": dict(model.hparams), "state_dict": model.state_dict()}, ckpt)
+    (tmp_path / "linear.json").write_text(json.dumps({"top1": 55.5}))
+    entry = export_checkpoint(ckpt, tmp_path / "linear.json", "tiny", tmp_path / "tiny.safetensors",
+                              "tiny.safetensors", "python main_linear.py ...")
+    assert entry.sha256 == hashlib.sha256((tmp_path / "tiny.safetensors").read_bytes()).hexdigest()
+    export_checkpoint(ckpt, tmp_path / "linear.json", "tiny", tmp_path / "tiny.pt", "tiny.pt", "...")
+    with safe_open(str(tmp_path / "tiny.safetensors"), framework="pt") as f:
+        assert json.loads(f.metadata()["solo_equimod_config"]) == dict(model.hparams)["cfg"]
+    from_safetensors, from_torch = load_pretrained(tmp_path / "tiny.safetensors"), load_pretrained(tmp_path / "tiny.pt")
+    torch_state = from_torch.method.state_dict()
+    assert all(torch.equal(v, torch_state[k]) for k, v in from_safetensors.method.state_dict().items())
+    assert from_safetensors.predictor is from_safetensors.objectives["equimod"]
+
+    tensors = load_file(tmp_path / "tiny.safetensors")
+    state = {k.removeprefix("backbone."): v.float() for k, v in tensors.items() if k.startswith("backbone.")}
+    if backbone == "resnet18":
+        net = torchvision.models.resnet18()
+        net.fc, net.maxpool = nn.Identity(), nn.Identity()
+        net.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)  # the CIFAR stem of 32 px data
+    else:
+        net = timm.create_model(backbone, num_classes=0)
+    net.load_state_dict(state)  # strict: every key of the named model, nothing else
+    x = torch.randn(2, 3, 32, 32)
+    assert torch.allclose(net.eval()(x), from_safetensors.backbone(x), atol=1e-5)
+
+
+def test_zoo_list_rounds_as_the_docs(capsys: pytest.CaptureFixture[str]) -> None:
+    assert zoo_cli(["list"]) == 0
+    line = next(row for row in capsys.readouterr().out.splitlines() if row.startswith("simclr_equimod-synthetic\t"))
+    assert "top1=49.4, top5=98.4" in line  # README's model-zoo table: 49.4 / 98.4

@@ -1,6 +1,11 @@
-"""Offline evaluation of any pretraining checkpoint:
+"""Offline evaluation of any pretraining checkpoint, or of a backbone trained elsewhere:
 
     python -m solo_equimod.eval COMMAND CHECKPOINT [key=value ...]
+    python -m solo_equimod.eval COMMAND timm:NAME|torchvision:NAME [weights=FILE] [augmentations=cifar/simclr] data.*
+    python -m solo_equimod.eval COMMAND SOLO_LEARN_OR_LIGHTLY.ckpt backbone=torchvision:NAME data.dataset=...
+
+(weights: a state dict in safetensors or torch format, a solo-learn or a lightly checkpoint, read by
+their key layout without unpickling code; solo_equimod/eval/any_backbone.py)
 
 COMMAND is one of
   knn           weighted cosine kNN top-1/top-5 (keys: k, temperature)     -> knn_<dataset>-<ckpt>.json

@@ -40,7 +40,7 @@ from solo_equimod.config import ConfigError, DataConfig
 from solo_equimod.data.datasets import DATASET_INFO
 from solo_equimod.data.pretrain import build_split, original_view
 from solo_equimod.eval.plots import bar_chart
-from solo_equimod.eval.reports import report_path
+from solo_equimod.eval.reports import method_label, report_path
 from solo_equimod.methods import BaseMethod
 from solo_equimod.objectives import OBJECTIVES, PredictsViews, PredictsViewsFromExample
 
@@ -270,8 +270,8 @@ def run_equivariance(raw_cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
     refuse_existing(list(outputs.values()), cfg.overwrite, flag="overwrite=true")
     encoded = encode_views(method.backbone, view_loader(cfg, method, cfg.split), f"{cfg.split} views")
     results = equivariance_measures(method.view_predictor or method.example_predictor, encoded)  # type: ignore[arg-type]
-    title = f"{method.cfg.method} on {cfg.data.dataset} ({cfg.split}, n={encoded.original.shape[0]})"
-    report = {"method": method.cfg.method, "checkpoint": str(ckpt), "dataset": cfg.data.dataset, "split": cfg.split,
+    title = f"{method_label(method)} on {cfg.data.dataset} ({cfg.split}, n={encoded.original.shape[0]})"
+    report = {"method": method_label(method), "checkpoint": str(ckpt), "dataset": cfg.data.dataset, "split": cfg.split,
               "num_images": encoded.original.shape[0], "seed": cfg.seed, "measures": results,
               "plots": [str(_plot(results, m, title, outputs[f"_{m}.png"]))
                         for m in ("absolute", "relative")]}

@@ -27,7 +27,7 @@ from solo_equimod.data.datasets import num_classes_of
 from solo_equimod.data.pretrain import build_eval_transform, build_split
 from solo_equimod.errors import ConfigError
 from solo_equimod.eval.linear import extract_features
-from solo_equimod.eval.reports import report_path
+from solo_equimod.eval.reports import method_label, report_path
 
 
 @dataclass
@@ -82,6 +82,6 @@ def run_knn(raw_cfg: DictConfig | dict) -> dict:
     num_classes = num_classes_of(train_set)  # the evaluation data's, whatever the pretraining data had
     result = {**knn_topk(train_feats, train_labels, val_feats, val_labels, num_classes, cfg.k, cfg.temperature),
               "k": cfg.k, "temperature": cfg.temperature, "dataset": cfg.data.dataset, "num_classes": num_classes,
-              "method": method.cfg.method, "checkpoint": str(ckpt)}
+              "method": method_label(method), "checkpoint": str(ckpt)}
     write_json(result, output)
     return result

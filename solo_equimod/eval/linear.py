@@ -32,7 +32,8 @@ from solo_equimod.data.checks import check_splits
 from solo_equimod.data.datasets import DATASET_INFO, num_classes_of
 from solo_equimod.data.pretrain import build_split
 from solo_equimod.errors import ConfigError
-from solo_equimod.eval.reports import report_path
+from solo_equimod.eval.reports import method_label, report_path
+from solo_equimod.methods import BaseMethod
 from solo_equimod.progress import progress_callback
 
 
@@ -173,6 +174,9 @@ def run_linear(raw_cfg: DictConfig) -> dict[str, float]:
     output = Path(cfg.output) if cfg.output else report_path(cfg.pretrained_feature_extractor, kind, cfg.data.dataset)
     refuse_existing([output], cfg.overwrite, flag="overwrite=true")
     pl.seed_everything(cfg.seed, workers=True)
+    if cfg.random_init and not isinstance(method, BaseMethod):
+        raise ConfigError("random_init=true rebuilds a solo-equimod checkpoint's architecture; for a backbone from "
+                          "elsewhere give its architecture without weights (e.g. timm:resnet18)")
     if cfg.random_init:  # drawn from its own seeded stream: the probe's own draws stay those of a trained run
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
@@ -209,7 +213,7 @@ def run_linear(raw_cfg: DictConfig) -> dict[str, float]:
     result = {"top1": float(metrics["val_acc1"]) * 100, "top5": float(metrics["val_acc5"]) * 100,
               "dataset": cfg.data.dataset, "num_classes": num_classes, "epochs": cfg.max_epochs, "augment": cfg.augment,
               "protocol": protocol, "test_view": f"Resize({resize}, {interpolation}) + CenterCrop({crop})",
-              "min_lr": cfg.min_lr, "random_init": cfg.random_init,
+              "min_lr": cfg.min_lr, "random_init": cfg.random_init, "method": method_label(method),
               "checkpoint": str(cfg.pretrained_feature_extractor)}
     write_json(result, output)
     return result

@@ -19,7 +19,7 @@ from solo_equimod.data.datasets import DATASET_INFO, VIEW_DATASETS
 from solo_equimod.data.pretrain import build_split
 from solo_equimod.data.views3d import ObjectViews, view_tensor
 from solo_equimod.eval.plots import bar_chart
-from solo_equimod.eval.reports import report_path
+from solo_equimod.eval.reports import method_label, report_path
 from solo_equimod.methods import BaseMethod
 
 
@@ -61,6 +61,8 @@ def encoded_split(cfg: DictConfig, method: BaseMethod, split: str) -> EncodedObj
         raise ConfigError(f"SIE's measures need a dataset of renderings (data.dataset one of {list(VIEW_DATASETS)}), "
                           f"got {cfg.data.dataset!r}")
     path = Path(cfg.pretrained_feature_extractor).resolve()
+    if not path.is_file():  # an architecture at random init (timm:NAME): each load is another network
+        return encode_objects(method, build_split(cfg, split, transform=None), cfg.max_objects)
     key = (str(path), path.stat().st_mtime_ns, str(cfg.data), split, cfg.max_objects)
     if key not in _ENCODED:
         if len(_ENCODED) >= 4:
@@ -109,7 +111,7 @@ def random_pairs(rng: np.random.Generator, objects: int, views: int, per_object:
 
 
 def report_fields(cfg: DictConfig, method: BaseMethod) -> dict[str, Any]:
-    return {"method": method.cfg.method, "checkpoint": str(Path(cfg.pretrained_feature_extractor)),
+    return {"method": method_label(method), "checkpoint": str(Path(cfg.pretrained_feature_extractor)),
             "dataset": cfg.data.dataset, "group": method.cfg.data.get("group"), "max_objects": cfg.max_objects,
             "seed": cfg.seed, "backbone_mode": "eval (BatchNorm running statistics; the official scripts: train)"}
 
@@ -128,6 +130,6 @@ def save_report(cfg: DictConfig, method: BaseMethod, kind: str, metric: str, sco
     its bar chart `.png` of `scores`; returns the report."""
     path = report_path(cfg.pretrained_feature_extractor, kind, cfg.data.dataset, folder=cfg.output_dir)
     write_json(report, path)
-    bar_chart(list(scores), {metric: list(scores.values())}, {}, 0.0, metric, f"{kind}: {method.cfg.method}",
+    bar_chart(list(scores), {metric: list(scores.values())}, {}, 0.0, metric, f"{kind}: {method_label(method)}",
               path.with_suffix(".png"))
     return report

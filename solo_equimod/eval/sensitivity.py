@@ -25,7 +25,7 @@ from solo_equimod.atomic import refuse_existing, write_json
 from solo_equimod.augment import layout_for, policies_from_config
 from solo_equimod.checkpoints import load_for_eval
 from solo_equimod.eval.equivariance import ViewsConfig, encode_views, summarize, view_loader
-from solo_equimod.eval.reports import report_path
+from solo_equimod.eval.reports import method_label, report_path
 
 RIDGE_GRID = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)
 
@@ -98,7 +98,7 @@ def run_sensitivity(raw_cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
     ridge = cfg.ridge if cfg.ridge is not None else select_ridge(pair(fit), fit.params["all"])
     r2 = probe_r2(pair(fit), fit.params["all"], pair(test), test.params["all"], layout.groups(), ridge)
     ckpt = Path(cfg.pretrained_feature_extractor)
-    report = {"method": method.cfg.method, "checkpoint": str(ckpt), "dataset": cfg.data.dataset,
+    report = {"method": method_label(method), "checkpoint": str(ckpt), "dataset": cfg.data.dataset,
               "probe_split": cfg.probe_split, "split": cfg.split, "num_fit": fit.original.shape[0],
               "num_test": test.original.shape[0], "ridge": ridge, "seed": cfg.seed,
               "representation_shift": shift, "probe_r2": r2}

@@ -31,7 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("checkpoint", type=Path)
     exp.add_argument("--eval-json", type=Path, required=True, help="e.g. linear_<dataset>-last.json of main_linear.py")
     exp.add_argument("--name", required=True)
-    exp.add_argument("--out", type=Path, required=True, help="where the slim weights file is written")
+    exp.add_argument("--out", type=Path, required=True, help="where the slim weights file is written (.safetensors: "
+                     "tensors and the config as metadata, nothing pickled; else a torch file)")
     exp.add_argument("--url", required=True, help="where the file will be served (a path relative to the manifest is fine)")
     exp.add_argument("--metrics-command", required=True, help="the command that produced --eval-json")
     exp.add_argument("--pretrain-command", default="")
@@ -49,7 +50,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.command == "list":
             for entry in load_manifest(args.manifest).values():
                 if args.dataset in (None, entry.dataset):
-                    metrics = ", ".join(f"{k}={v:g}" for k, v in entry.metrics.items())
+                    metrics = ", ".join(f"{k}={v:.1f}" for k, v in entry.metrics.items())  # as the docs
                     print(entry.name if args.names else
                           f"{entry.name}\t{entry.method}\t{entry.dataset}\t{entry.backbone}\t{entry.epochs} ep\t"
                           f"{metrics}\t{entry.size / 1e6:.1f} MB")

@@ -42,7 +42,8 @@ def resolve(name_or_path: str | Path, cache: str | Path | None = None, manifest:
     if entry is None:
         raise ConfigError(f"{name_or_path!r} is neither a checkpoint file nor a zoo name; zoo names: "
                           f"{', '.join(sorted(entries)) or 'none'}")
-    return fetch(entry.url, entry.sha256, entry.size, f"{entry.name}.pt", cache, entry.base_dir)
+    suffix = Path(entry.url).suffix or ".pt"  # a safetensors export keeps its name, which says how to read it
+    return fetch(entry.url, entry.sha256, entry.size, f"{entry.name}{suffix}", cache, entry.base_dir)
 
 
 def load_pretrained(name_or_path: str | Path, cache: str | Path | None = None,
