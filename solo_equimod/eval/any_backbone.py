@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -54,6 +54,8 @@ class ForeignBackbone:
     cfg: DictConfig  # method (a label naming the architecture and the weights' layout), data, augmentations
     objectives: dict[str, nn.Module] = field(default_factory=dict)
     view_predictor: None = None
+    example_predictor: None = None
+    READS_FEATURE_MAPS: ClassVar[bool] = False
 
     def representation_parts(self) -> dict[str, slice]:
         return {"whole": slice(None)}
