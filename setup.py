@@ -35,7 +35,7 @@ setup(
     version="0.1.0",
     description="Equivariant self-supervised learning (EquiMod and friends) in a solo-learn-style library",
     packages=find_packages(include=["solo_equimod", "solo_equimod.*"]),
-    package_data={"solo_equimod.zoo": ["manifest.json", "weights/*.pt"]},  # the zoo works from a wheel too
+    package_data={"solo_equimod.zoo": ["manifest.json", "weights/*.safetensors"]},  # the zoo works from a wheel too
     cmdclass={"build_py": BuildWithConfigs},
     entry_points={"console_scripts": [
         "solo-equimod-pretrain = solo_equimod.entry:pretrain",

@@ -106,15 +106,16 @@ def test_heads_have_the_official_layers(tmp_path: Path) -> None:
 
 
 def test_an_old_saved_config_keeps_the_old_heads() -> None:
-    """A config saved before config_version 2 (the zoo model's) is pinned to what it was trained with."""
-    saved = torch.load(REPO / "solo_equimod/zoo/weights/simclr_equimod-synthetic-small.pt", weights_only=False)
-    cfg = saved["hyper_parameters"]["cfg"]
+    """A config saved before config_version 2 (the recorded reference's, as the first zoo files held) is
+    pinned to what it was trained with."""
+    saved = torch.load(REPO / "tests/data/equimod_reference.pt", weights_only=False)["methods"]["simclr_equimod"]
+    cfg = saved["cfg"]
     assert "config_version" not in cfg
     pinned = pin_saved_config(cfg)
     assert pinned.objectives.equimod.param_encoder == "perceptron" and pinned.objectives.equimod.last_bn_affine
     assert pinned.method_kwargs.head_batches == "per_view" and pinned.method_kwargs.last_bn_affine
     model = METHODS[pinned.method](pinned)
-    model.load_state_dict(saved["state_dict"])  # strict: every weight has its place
+    model.load_state_dict(saved["init_state"])  # strict: every weight has its place
     current = validate(OmegaConf.create({**cfg, "config_version": 2}))  # the same config written today
     assert current.objectives.equimod.param_encoder == "linear_bn"
 

@@ -68,7 +68,7 @@ def test_command_writes_json_next_to_checkpoint(tmp_path: Path) -> None:
 def test_command_equals_a_naive_cosine_knn_on_the_zoo_models_features(tmp_path: Path) -> None:
     """The command on the in-repo zoo model: its top-1 is a naive cosine kNN over features computed here,
     and the report names the method with its objectives."""
-    zoo_file = REPO / "solo_equimod" / "zoo" / "weights" / "simclr_equimod-synthetic-small.pt"
+    zoo_file = REPO / "solo_equimod" / "zoo" / "weights" / "simclr_equimod-synthetic-small.safetensors"
     data = {"dataset": "synthetic", "synthetic_size": 48, "num_workers": 0}
     result = run_knn({"pretrained_feature_extractor": str(zoo_file), "k": 10, "temperature": 0.1, "num_workers": 0,
                       "data": data, "output": str(tmp_path / "knn.json")})
