@@ -135,10 +135,10 @@ def test_a_compiled_run_killed_and_resumed_continues_exactly_and_loads_uncompile
     one, above; to rtol 1e-4 after 6 steps, where a wrong batch or state would differ in the first
     digits); its checkpoint loads strictly into an uncompiled model (`load_method`) and back into a
     compiled one, whose features equal the uncompiled model's."""
-    tensor = {"data.format": "tensor"}
-    pretrain(_cfg(tmp_path, "ref", **tensor))
+    tensor = {"data.format": "tensor"}  # SimCLR+EquiMod: fewer networks to compile than a momentum method's
+    pretrain(_cfg(tmp_path, "ref", "simclr_equimod", **tensor))
     ref = _rows(tmp_path / "ckpt" / "ref")
-    cfg = _cfg(tmp_path, "killed", **tensor, compile=True)
+    cfg = _cfg(tmp_path, "killed", "simclr_equimod", **tensor, compile=True)
     cfg_file, run_dir, step4 = _kill_after_step4(tmp_path, cfg, deadline_s=600)  # compiling on 2 cores: minutes
     assert step4.is_file()
     resumed = _run(cfg_file, delay=0.0)
