@@ -19,19 +19,15 @@ import math
 
 import torch
 from lightly.loss.vicreg_loss import covariance_loss, variance_loss
-from lightly.utils import dist
 from torch.nn import functional as F
 
+from solo_equimod.losses.gather import gathered_rows
 from solo_equimod.precision import float32_region
-
-
-def _gathered(x: torch.Tensor, gather_distributed: bool) -> torch.Tensor:
-    return torch.cat(dist.gather(x)) if gather_distributed and dist.world_size() > 1 else x
 
 
 def _mean_over_processes(x: torch.Tensor, gather_distributed: bool) -> torch.Tensor:
     """The batch mean of every process, averaged (the official AllReduce), with gradients to this one's part."""
-    return _gathered(x.unsqueeze(0), gather_distributed).mean(0)
+    return gathered_rows(x.unsqueeze(0), gather_distributed).mean(0)
 
 
 def frobenius_normalised(poses: torch.Tensor) -> torch.Tensor:
@@ -57,8 +53,8 @@ def equicaps_loss(inv: tuple[torch.Tensor, torch.Tensor], poses: tuple[torch.Ten
     x_moved = frobenius_normalised(x_pose @ rotation.unsqueeze(1))
     y_pose = frobenius_normalised(y_pose)
     equi_loss = F.mse_loss(x_moved, y_pose)
-    x = _gathered(torch.cat([x_inv, x_moved.flatten(1)], 1), gather_distributed)
-    y = _gathered(torch.cat([y_inv, y_pose.flatten(1)], 1), gather_distributed)
+    x = gathered_rows(torch.cat([x_inv, x_moved.flatten(1)], 1), gather_distributed)
+    y = gathered_rows(torch.cat([y_inv, y_pose.flatten(1)], 1), gather_distributed)
     std_loss = variance_loss(x) / 2 + variance_loss(y) / 2
     cov_loss = covariance_loss(x) + covariance_loss(y)
     memax_loss = mean_entropy_gap(x_inv, gather_distributed) + mean_entropy_gap(y_inv, gather_distributed)

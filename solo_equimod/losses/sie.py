@@ -20,14 +20,10 @@ from __future__ import annotations
 
 import torch
 from lightly.loss.vicreg_loss import covariance_loss, variance_loss
-from lightly.utils import dist
 from torch.nn import functional as F
 
+from solo_equimod.losses.gather import gathered_rows
 from solo_equimod.precision import float32_region
-
-
-def _gathered(x: torch.Tensor, gather_distributed: bool) -> torch.Tensor:
-    return torch.cat(dist.gather(x)) if gather_distributed and dist.world_size() > 1 else x
 
 
 @float32_region
@@ -40,9 +36,9 @@ def sie_loss(inv: tuple[torch.Tensor, torch.Tensor] | None, eq: tuple[torch.Tens
     inv_loss = F.mse_loss(inv[0], inv[1]) if inv is not None else zero
     equi_loss = F.mse_loss(pred, eq[1])
     x, y = (torch.cat([inv[k], eq[k]], dim=1) if inv is not None else eq[k] for k in (0, 1))
-    x, y = _gathered(x, gather_distributed), _gathered(y, gather_distributed)
+    x, y = gathered_rows(x, gather_distributed), gathered_rows(y, gather_distributed)
     std_loss = variance_loss(x) / 2 + variance_loss(y) / 2
-    pred_std_loss = variance_loss(_gathered(pred, gather_distributed)) / 2 if pred_std else zero
+    pred_std_loss = variance_loss(gathered_rows(pred, gather_distributed)) / 2 if pred_std else zero
     cov_loss = covariance_loss(x) + covariance_loss(y)
     loss = (sim_coeff * inv_loss + equi_factor * sim_coeff * equi_loss + std_coeff * std_loss
             + std_coeff * pred_std_loss + cov_coeff * cov_loss)
