@@ -32,10 +32,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
 from benchmarks.step_time import build_from_config, parse_run, side_by_side
-from solo_equimod import atomic
-from solo_equimod.atomic import write_json
-from solo_equimod.checkpoints import save_method
-from solo_equimod.config import validate
+from solo_equimod.config.hydra_schemas import register_schemas
+from solo_equimod.config.schema import validate
 from solo_equimod.data.datasets import num_classes_of
 from solo_equimod.data.pretrain import build_split
 from solo_equimod.eval.equivariance import AUGMENTATION_LABELS, run_equivariance
@@ -43,10 +41,12 @@ from solo_equimod.eval.knn import run_knn
 from solo_equimod.eval.linear import run_linear
 from solo_equimod.eval.plots import bar_chart
 from solo_equimod.eval.sensitivity import run_sensitivity
-from solo_equimod.hydra_schemas import register_schemas
 from solo_equimod.methods import METHODS
 from solo_equimod.objectives import OBJECTIVES, PredictsViews, PredictsViewsFromExample
-from solo_equimod.training import pretrain
+from solo_equimod.run import atomic
+from solo_equimod.run.atomic import write_json
+from solo_equimod.run.checkpoints import save_method
+from solo_equimod.run.training import pretrain
 
 REPO = Path(__file__).resolve().parents[1]
 CIFAR_SUBSET = REPO.parent / "shared/data/cifar10-subset"  # the CIFAR-10 subset beside the checkout (train/, val/)

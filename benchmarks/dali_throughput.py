@@ -44,7 +44,6 @@ from PIL import Image
 from torch.utils.data import DataLoader
 from torchvision.datasets import ImageFolder
 
-from solo_equimod.atomic import refuse_existing
 from solo_equimod.augment.pipeline import OriginalView, ParamPretrainTransform
 from solo_equimod.augment.policy import ViewPolicy, layout_for, policies_from_config
 from solo_equimod.data.dali_loader import (
@@ -58,6 +57,7 @@ from solo_equimod.data.dali_loader import (
 from solo_equimod.data.pretrain import PretrainDataset
 from solo_equimod.data.tensor_loader import TensorPretrainLoader, decode_dataset
 from solo_equimod.errors import config_errors_exit
+from solo_equimod.run.atomic import refuse_existing
 
 REPO = Path(__file__).resolve().parents[1]
 CIFAR_SUBSET = REPO.parent / "shared/data/cifar10-subset/train"  # the CIFAR-10 subset beside the checkout

@@ -3,7 +3,7 @@ the device's peak bf16 throughput it achieves (not a test; the GPU run of benchm
 
 Each run is one real `Trainer.fit` epoch of a CIFAR config (`scripts/pretrain/cifar/<method>.yaml`)
 on `--images` generated 32 px images (data.dataset=synthetic) at `--precision` (bf16-mixed), with
-`compile` off or on (`solo_equimod.speed`), through the tensor loader (data.format=tensor: the set in
+`compile` off or on (`solo_equimod.run.speed`), through the tensor loader (data.format=tensor: the set in
 device memory, augmented in batches on the device) and, for the ratio, once through the torchvision
 DataLoader path (data.format=image_folder, `--workers` processes). Printed per run: the epoch's wall
 seconds (compiling included), images/s over the whole epoch and over its steady steps (after
@@ -33,10 +33,11 @@ from loader_training import StepTimer
 from step_time import compose_run
 from torch.utils.flop_counter import FlopCounterMode
 
-from solo_equimod.config import validate
+from solo_equimod.config.schema import validate
 from solo_equimod.data.pretrain import PretrainDataModule
 from solo_equimod.methods import METHODS
-from solo_equimod.speed import apply_speed_settings
+from solo_equimod.objectives.compose import pipeline_requests
+from solo_equimod.run.speed import apply_speed_settings
 
 # peak dense bf16 tensor FLOP/s (no sparsity), from the vendors' data sheets; matched by substring of the device name
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0, "L4": 121.0}
@@ -72,7 +73,7 @@ def run_epoch(method: str, overrides: list[str], device: str, warmup: int, count
     """One epoch; its wall seconds, steady images/s and (when `count_flops`) the FLOPs of a step."""
     cfg = validate(compose_run(method, overrides))
     pl.seed_everything(cfg.seed, workers=True)
-    datamodule = PretrainDataModule(cfg)
+    datamodule = PretrainDataModule(cfg, pipeline_requests(cfg))
     model = METHODS[cfg.method](cfg)
     model.prepare_objectives(datamodule)
     flops = step_flops(model, datamodule, device) if count_flops else None

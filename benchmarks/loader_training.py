@@ -32,12 +32,13 @@ import lightning.pytorch as pl
 import torch
 from step_time import compose_run
 
-from solo_equimod.atomic import refuse_existing
-from solo_equimod.config import validate
+from solo_equimod.config.schema import validate
 from solo_equimod.data.datasets import num_classes_of
 from solo_equimod.data.pretrain import PretrainDataModule
 from solo_equimod.errors import config_errors_exit
 from solo_equimod.methods import METHODS
+from solo_equimod.objectives.compose import pipeline_requests
+from solo_equimod.run.atomic import refuse_existing
 
 
 class StepTimer(pl.Callback):
@@ -65,7 +66,7 @@ def run_once(config: str, overrides: list[str], steps: int, warmup: int, device:
     """One short fit; steps/s and data-wait fraction over the timed steps (the first step's wait is unknown)."""
     cfg = validate(compose_run(config, overrides))
     pl.seed_everything(cfg.seed, workers=True)
-    datamodule = PretrainDataModule(cfg)
+    datamodule = PretrainDataModule(cfg, pipeline_requests(cfg))
     if cfg.data.num_classes is None:
         cfg.data.num_classes = num_classes_of(datamodule.train_set)
     model = METHODS[cfg.method](cfg)

@@ -1,5 +1,5 @@
 """CPU step time per sample across batch sizes, with glibc's malloc defaults and with the entry
-points' settings (`solo_equimod.malloc`: MALLOC_MMAP_MAX_=0, a 1 GiB MALLOC_TRIM_THRESHOLD_).
+points' settings (`solo_equimod.run.malloc`: MALLOC_MMAP_MAX_=0, a 1 GiB MALLOC_TRIM_THRESHOLD_).
 
 Each measurement is a fresh process that times every batch size in turn (one process, as a training
 run is one); the two settings alternate process by process (ABAB...) for `--rounds` rounds. Printed
@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.step_speed import cpu_name
-from solo_equimod.malloc import SETTINGS
+from solo_equimod.run.malloc import SETTINGS
 
 REPO = Path(__file__).resolve().parents[1]
 CHILD = """

@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from solo_equimod.atomic import refuse_existing, write_json
 from solo_equimod.data.views3d import LATENT_NAMES, FolderObjects
 from solo_equimod.errors import config_errors_exit
+from solo_equimod.run.atomic import refuse_existing, write_json
 
 REPO = Path(__file__).resolve().parents[1]
 OBJECTS = {"train": 41_920, "val": 10_552}  # the published splits (SIE's data README)

@@ -22,10 +22,10 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
-from solo_equimod.atomic import write_json
+from solo_equimod.config.hydra_schemas import register_schemas
 from solo_equimod.eval.__main__ import main as eval_main
-from solo_equimod.hydra_schemas import register_schemas
-from solo_equimod.training import pretrain
+from solo_equimod.run.atomic import write_json
+from solo_equimod.run.training import pretrain
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "sensitivity_any_backbone"

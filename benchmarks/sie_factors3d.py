@@ -22,12 +22,12 @@ from typing import Any
 import torch
 from hydra import compose, initialize_config_dir
 
-from solo_equimod.atomic import write_json, write_text
-from solo_equimod.config import validate
+from solo_equimod.config.hydra_schemas import register_schemas
+from solo_equimod.config.schema import validate
 from solo_equimod.eval.prediction3d import run_prediction
 from solo_equimod.eval.probes3d import run_probe
-from solo_equimod.hydra_schemas import register_schemas
-from solo_equimod.training import pretrain
+from solo_equimod.run.atomic import write_json, write_text
+from solo_equimod.run.training import pretrain
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = ("sie", "sie_rotcolor", "sie_novar", "sie_equi_only", "simclr", "vicreg", "simclr_equimod", "vicreg_equimod",

@@ -5,7 +5,7 @@ Every variant of one (method, backbone) is built from the same seeded weights an
 (`step_time.build`), and the variants alternate step by step (ABAB...), so machine load affects all
 alike; the timed steps are split into rounds, and the table gives the median step and the spread
 (lowest and highest round median). bf16 is the training step under CPU autocast (bfloat16), as
-`precision: bf16-mixed` runs it; compiled is `compile: true` (`solo_equimod.speed`).
+`precision: bf16-mixed` runs it; compiled is `compile: true` (`solo_equimod.run.speed`).
 
 The lightly peer (`--peer`, SimCLR only): the same backbone and projection head (lightly's
 `SimCLRProjectionHead`), lightly's `NTXentLoss`, and a linear classifier on the detached features,
@@ -33,8 +33,8 @@ from omegaconf import DictConfig
 from torch import nn
 
 from benchmarks.step_time import REPO, build, time_step
-from solo_equimod.malloc import reexec_with_malloc_settings
-from solo_equimod.speed import apply_speed_settings
+from solo_equimod.run.malloc import reexec_with_malloc_settings
+from solo_equimod.run.speed import apply_speed_settings
 
 
 class LightlySimCLR(nn.Module):
@@ -147,5 +147,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    reexec_with_malloc_settings()  # as the entry points run: solo_equimod/malloc.py
+    reexec_with_malloc_settings()  # as the entry points run: solo_equimod/run/malloc.py
     main()

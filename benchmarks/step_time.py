@@ -26,12 +26,13 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 from torch.utils.data import default_collate
 
-from solo_equimod.atomic import refuse_existing
-from solo_equimod.config import validate
+from solo_equimod.config.hydra_schemas import register_schemas
+from solo_equimod.config.schema import validate
 from solo_equimod.data.pretrain import build_pretrain_transform
 from solo_equimod.errors import config_errors_exit
-from solo_equimod.hydra_schemas import register_schemas
 from solo_equimod.methods import METHODS
+from solo_equimod.objectives.compose import pipeline_requests
+from solo_equimod.run.atomic import refuse_existing
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / "scripts/pretrain/cifar"
@@ -56,7 +57,7 @@ def build_from_config(cfg: DictConfig, batch_size: int) -> tuple[torch.nn.Module
     if cfg.data.num_classes is None:  # a custom dataset's class count is read from disk at pretraining; any will do here
         cfg.data.num_classes = 10
     model = METHODS[cfg.method](cfg)
-    transform = build_pretrain_transform(cfg)
+    transform = build_pretrain_transform(cfg, pipeline_requests(cfg))
     g = torch.Generator().manual_seed(0)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)

@@ -19,8 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from solo_equimod.atomic import refuse_existing
 from solo_equimod.errors import config_errors_exit
+from solo_equimod.run.atomic import refuse_existing
 
 REPO = Path(__file__).resolve().parents[1]
 CHILD = """

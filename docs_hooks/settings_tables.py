@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import re
 
+from solo_equimod.config.settings import settings_table
 from solo_equimod.reference import reference, reference_sections
-from solo_equimod.settings import settings_table
 
 PLACEHOLDER = re.compile(r"<!-- settings: ([a-z_0-9]+) -->")
 

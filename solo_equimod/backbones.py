@@ -7,9 +7,11 @@ import inspect
 from typing import Any, Callable
 
 import torch
+from omegaconf import DictConfig
 from torch import nn
 from torchvision import models as tv_models
 
+from solo_equimod.config.components import COMPONENTS
 from solo_equimod.errors import ConfigError
 
 _TORCHVISION_RESNETS: dict[str, Callable[..., nn.Module]] = {
@@ -55,6 +57,21 @@ def accepted_kwargs(name: str) -> tuple[str, ...] | None:
         skip = {"self", "block", "layers", "norm_layer", "num_classes"}
         return tuple(p for p in inspect.signature(tv_models.ResNet.__init__).parameters if p not in skip)
     return None
+
+
+def check_backbone_kwargs(cfg: DictConfig) -> None:
+    """`backbone.kwargs` of a validated config against what `backbone.name` accepts (timm checks its own)."""
+    name, kwargs = cfg.backbone.name, cfg.backbone.kwargs or {}
+    accepted = accepted_kwargs(name)
+    unknown = sorted(set(kwargs) - set(accepted or kwargs))
+    if unknown:
+        raise ConfigError(f"backbone.kwargs.{unknown[0]} is not a setting of backbone.name={name!r}; it "
+                          f"accepts: {', '.join(accepted or ()) or 'none'} (remove it with '~backbone.kwargs."
+                          f"{unknown[0]}')")
+
+
+COMPONENTS.backbone_pinned_before.update(PINNED_BEFORE)  # saved configs read with their old defaults
+COMPONENTS.checks["backbone"] = check_backbone_kwargs
 
 
 def build_backbone(name: str, cifar: bool = False, **kwargs: Any) -> tuple[nn.Module, int]:

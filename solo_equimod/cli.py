@@ -25,14 +25,16 @@ from hydra.errors import HydraException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+# the commands' components: importing them registers their declarations with the configuration
+import solo_equimod.eval.linear  # noqa: F401  (the linear schema; through it the methods and objectives)
+from solo_equimod.config.hydra_schemas import declaration_at, register_schemas
 from solo_equimod.errors import ConfigError, config_errors_exit
-from solo_equimod.hydra_schemas import declaration_at, register_schemas
 from solo_equimod.shipped import KINDS, resolve
 from solo_equimod.suggest import did_you_mean
 
 
 def _pretrain_task(cfg: DictConfig) -> None:
-    from solo_equimod.training import pretrain  # imported here: `--help` and config errors need no Lightning
+    from solo_equimod.run.training import pretrain  # imported here: `--help` and config errors need no Lightning
 
     with config_errors_exit():
         pretrain(cfg)

@@ -12,6 +12,8 @@ from lightly.utils.scheduler import CosineWarmupScheduler
 from omegaconf import DictConfig
 from torch import nn
 
+from solo_equimod.config.choices import OPTIMIZERS, SCHEDULERS
+
 # SGD-like optimisers default to momentum 0.9; Adam keeps L2 decay in the gradient (CARE's CIFAR setting, SIE main.py)
 OPTIMIZER_CLASSES: dict[str, tuple[Callable[..., torch.optim.Optimizer], dict[str, Any]]] = {
     "lars": (LARS, {"momentum": 0.9}),
@@ -19,8 +21,6 @@ OPTIMIZER_CLASSES: dict[str, tuple[Callable[..., torch.optim.Optimizer], dict[st
     "adam": (torch.optim.Adam, {}),
     "adamw": (torch.optim.AdamW, {}),
 }
-OPTIMIZERS = tuple(OPTIMIZER_CLASSES)
-SCHEDULERS = ("warmup_cosine", "none")
 
 
 def build_optimizer(opt_cfg: DictConfig, learnable: list[nn.Module], classifier: nn.Module) -> torch.optim.Optimizer:

@@ -10,11 +10,11 @@ from __future__ import annotations
 import sys
 
 from solo_equimod.augment.policy import AugmentationSettings
-from solo_equimod.config import PretrainConfig
+from solo_equimod.config.schema import PretrainConfig
+from solo_equimod.config.settings import Settings, settings_table
 from solo_equimod.errors import ConfigError, report_config_error
 from solo_equimod.methods import BASE_METHODS
 from solo_equimod.objectives import OBJECTIVES
-from solo_equimod.settings import Settings, settings_table
 
 
 def reference_sections() -> dict[str, tuple[str, type[Settings], str]]:

@@ -20,7 +20,7 @@ from solo_equimod.backbones import build_backbone
 from solo_equimod.errors import ConfigError
 from solo_equimod.eval.__main__ import main as eval_main
 from solo_equimod.eval.any_backbone import load_backbone, load_foreign
-from solo_equimod.safe_load import UnsafeCheckpointError
+from solo_equimod.run.safe_load import UnsafeCheckpointError
 
 X = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
 

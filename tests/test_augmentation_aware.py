@@ -18,15 +18,15 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from solo_equimod.augment import ViewParams, layout_for, policies_from_config
-from solo_equimod.checkpoints import load_method, save_method
-from solo_equimod.config import ConfigError, validate
+from solo_equimod.config.hydra_schemas import register_schemas
+from solo_equimod.config.schema import ConfigError, validate
 from solo_equimod.eval.knn import run_knn
 from solo_equimod.eval.linear import run_linear
 from solo_equimod.eval.sensitivity import run_sensitivity
-from solo_equimod.hydra_schemas import register_schemas
 from solo_equimod.methods import METHODS
 from solo_equimod.objectives import OBJECTIVES
-from solo_equimod.training import pretrain
+from solo_equimod.run.checkpoints import load_method, save_method
+from solo_equimod.run.training import pretrain
 from tests.conftest import REPO, tiny_pretrain_cfg
 from tests.test_methods import fixed_batch, train_on_fixed_batch
 

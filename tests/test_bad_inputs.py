@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from solo_equimod.errors import config_errors_exit
-from solo_equimod.training import pretrain
+from solo_equimod.run.training import pretrain
 from tests.conftest import REPO, tiny_pretrain_cfg, truncate_as_jpeg, write_image_folder
 
 # (case, method, overrides, the message it must print); every row is one class of bad input
@@ -114,8 +114,8 @@ def test_dali_cannot_make_an_objectives_extra_inputs(tmp_path: Path, capsys: pyt
 
 def test_moco_queue_not_a_multiple_of_the_batch_warns_once(tmp_path: Path) -> None:
     """The README's rule: first-in first-out only when queue_size is a multiple of the global batch."""
-    from solo_equimod.config import validate
-    from solo_equimod.preflight import check_pretrain_config
+    from solo_equimod.config.preflight import check_pretrain_config
+    from solo_equimod.config.schema import validate
 
     cfg = validate(tiny_pretrain_cfg("mocov2", tmp_path, **{"method_kwargs.queue_size": 40}))
     with warnings.catch_warnings(record=True) as caught:

@@ -16,11 +16,11 @@ from torch import nn
 
 from solo_equimod.augment.apply import apply_view_params
 from solo_equimod.augment.pipeline import normalize
-from solo_equimod.config import validate
+from solo_equimod.config.preflight import check_pretrain_config
+from solo_equimod.config.schema import validate
 from solo_equimod.data.datasets import DATASET_INFO
 from solo_equimod.errors import ConfigError
 from solo_equimod.methods import METHODS, BaseMethod
-from solo_equimod.preflight import check_pretrain_config
 from tests.conftest import tiny_pretrain_cfg
 from tests.test_methods import fixed_batch
 
@@ -143,8 +143,8 @@ def test_care_configs_carry_the_papers_values_and_heads() -> None:
     CARE's g on CIFAR, MoCo-v2's fc head on ImageNet-100 (built on the configs' ResNet-50)."""
     from hydra import compose, initialize_config_dir
 
-    from solo_equimod.config import validate
-    from solo_equimod.hydra_schemas import register_schemas
+    from solo_equimod.config.hydra_schemas import register_schemas
+    from solo_equimod.config.schema import validate
     from tests.conftest import REPO
 
     register_schemas()

@@ -15,11 +15,11 @@ from solo_equimod.augment.apply import apply_view_params, apply_view_params_and_
 from solo_equimod.augment.batched import apply_batch, apply_batch_and_shift
 from solo_equimod.augment.params import BatchViewParams
 from solo_equimod.augment.policy import layout_for
-from solo_equimod.checkpoints import load_method
 from solo_equimod.cli import config_errors_exit
 from solo_equimod.methods import METHODS
 from solo_equimod.objectives.cassle import ConditionedHead
-from solo_equimod.training import pretrain
+from solo_equimod.run.checkpoints import load_method
+from solo_equimod.run.training import pretrain
 from tests.conftest import tiny_pretrain_cfg, write_image_folder
 from tests.test_methods import train_on_fixed_batch
 
@@ -279,7 +279,7 @@ def test_bad_settings_are_refused_before_anything_is_written(method, overrides, 
 def test_equivariance_measures_refuse_and_name_the_ones_that_apply(tmp_path):
     """CASSLE's head predicts no view's embedding from another's, so Eq. 5 / 6 do not apply; the
     backbone-only measures (sensitivity, kNN, linear) do, and the message says so."""
-    from solo_equimod.config import ConfigError
+    from solo_equimod.config.schema import ConfigError
     from solo_equimod.eval.equivariance import require_view_predictor
 
     model = METHODS["simclr"](_cfg("simclr", tmp_path))

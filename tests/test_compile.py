@@ -1,4 +1,4 @@
-"""`compile`, `channels_last` and `precision` (solo_equimod.speed, config.PretrainConfig).
+"""`compile`, `channels_last` and `precision` (solo_equimod.run.speed, config.PretrainConfig).
 
 References: the same model uncompiled (eager) on the same batch, and an uninterrupted run for the
 killed-and-resumed one. Tolerances: the loss to rtol 1e-5; each gradient to rtol 1e-4 plus an
@@ -20,12 +20,12 @@ import torch
 from omegaconf import DictConfig
 from torch._dynamo.utils import counters
 
-from solo_equimod.checkpoints import load_method
-from solo_equimod.config import ConfigError, validate
+from solo_equimod.config.preflight import check_pretrain_config
+from solo_equimod.config.schema import ConfigError, validate
 from solo_equimod.methods import METHODS, BaseMethod
-from solo_equimod.preflight import check_pretrain_config
-from solo_equimod.speed import apply_speed_settings, networks
-from solo_equimod.training import pretrain
+from solo_equimod.run.checkpoints import load_method
+from solo_equimod.run.speed import apply_speed_settings, networks
+from solo_equimod.run.training import pretrain
 from tests.conftest import tiny_pretrain_cfg
 from tests.test_methods import fixed_batch
 from tests.test_resume import _cfg, _kill_after_step4, _rows, _run

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from solo_equimod.config import ConfigError, validate
-from solo_equimod.hydra_schemas import register_schemas
+from solo_equimod.config.hydra_schemas import register_schemas
+from solo_equimod.config.schema import ConfigError, validate
 from solo_equimod.objectives import METHOD_ALIASES
-from solo_equimod.preflight import check_pretrain_config
-from solo_equimod.training import pretrain
+from solo_equimod.run.training import check_before_reading, pretrain
 from tests.conftest import REPO, tiny_pretrain_cfg
 
 # the invariance methods, which every dataset folder has a config for, plain and `_equimod`
@@ -31,7 +30,7 @@ def test_shipped_configs_validate():
                 assert cfg.method == method.removesuffix("_equimod") and cfg.name == f"{method}-{cfg.data.dataset}"
                 assert list(cfg.objectives) == (["equimod"] if method.endswith("_equimod") else [])
                 if cfg.data.format != "dali" or importlib.util.find_spec("nvidia.dali"):
-                    check_pretrain_config(cfg)
+                    check_before_reading(cfg)
     for folder in ("cifar", "stl10", "imagenet", "imagenet-100", "synthetic"):  # and every other config there
         path = REPO / "scripts/pretrain" / folder
         with initialize_config_dir(str(path), version_base="1.3"):
@@ -58,7 +57,7 @@ def test_every_shipped_config_passes_every_check(folder: str, tmp_path) -> None:
             cfg = compose(config_name=config)
             if cfg.data.train_path is None and cfg.data.dataset == "3diebench":
                 cfg.data.train_path = str(tmp_path)
-            check_pretrain_config(validate(cfg))
+            check_before_reading(validate(cfg))
 
 
 def test_paper_values_in_cifar_configs():
@@ -139,8 +138,8 @@ def test_a_config_saved_with_some_method_kwargs_matches_its_completed_rerun(tmp_
     `auto_resume` compares them completed with the declared defaults, so the run still continues."""
     from omegaconf import OmegaConf
 
-    from solo_equimod.checkpoints import differing_keys
-    from solo_equimod.versions import pin_saved_config
+    from solo_equimod.config.saved_configs import pin_saved_config
+    from solo_equimod.run.checkpoints import differing_keys
 
     raw = tiny_pretrain_cfg("simclr", tmp_path, **{"method_kwargs.temperature": 0.3})
     cfg = validate(raw)
@@ -150,3 +149,33 @@ def test_a_config_saved_with_some_method_kwargs_matches_its_completed_rerun(tmp_
     assert differing_keys(OmegaConf.to_container(pin_saved_config(saved), resolve=True), cfg) == []
     saved["method_kwargs"]["temperature"] = 0.4
     assert differing_keys(OmegaConf.to_container(pin_saved_config(saved), resolve=True), cfg) == ["method_kwargs"]
+
+
+def test_declared_choices_are_the_implemented_names():
+    """The schema's choices (config.choices, on the ground floor) name exactly what the upper floors
+    implement, in the order the error messages list them."""
+    from solo_equimod.config import choices
+    from solo_equimod.data.datasets import DATASET_INFO
+    from solo_equimod.data.pretrain import FORMAT_INPUTS
+    from solo_equimod.data.views3d import GROUPS
+    from solo_equimod.optim import OPTIMIZER_CLASSES
+
+    assert tuple(DATASET_INFO) == choices.DATASETS
+    assert set(choices.VIEW_DATASETS) | set(choices.FOLDER_DATASETS) <= set(choices.DATASETS)
+    assert tuple(FORMAT_INPUTS) == choices.FORMATS
+    assert tuple(GROUPS) == choices.GROUPS
+    assert tuple(OPTIMIZER_CLASSES) == choices.OPTIMIZERS
+
+
+def test_importing_the_methods_registers_every_component():
+    """The configuration reads methods and objectives only through COMPONENTS: importing the methods
+    (as every command does) fills it with the very registries the upper floors use."""
+    import solo_equimod.methods
+    from solo_equimod.backbones import PINNED_BEFORE
+    from solo_equimod.config.components import COMPONENTS
+    from solo_equimod.objectives import OBJECTIVES
+
+    components = COMPONENTS.require()
+    assert components.methods == solo_equimod.methods.METHODS and components.objectives == OBJECTIVES
+    assert components.method_aliases == METHOD_ALIASES and components.backbone_pinned_before == PINNED_BEFORE
+    assert sorted(components.checks) == ["augmentations", "backbone", "objectives"]

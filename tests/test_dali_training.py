@@ -11,9 +11,10 @@ import pytest
 import torch
 from PIL import Image
 
-from solo_equimod.config import validate
+from solo_equimod.config.schema import validate
 from solo_equimod.data.pretrain import PretrainDataModule
 from solo_equimod.methods import METHODS
+from solo_equimod.objectives.compose import pipeline_requests
 from tests.conftest import tiny_pretrain_cfg
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("nvidia.dali") is None, reason="nvidia-dali not installed")
@@ -43,7 +44,7 @@ def test_lightning_drives_dali_through_whole_epochs(tmp_path: Path):
         "limit_train_batches": None, "limit_val_batches": 0, "max_epochs": 3, "data.num_workers": 1,
     }))
     cfg.data.num_classes = 3
-    datamodule = PretrainDataModule(cfg)
+    datamodule = PretrainDataModule(cfg, pipeline_requests(cfg))
     recorder = RecordBatches()
     trainer = pl.Trainer(max_epochs=3, accelerator="cpu", logger=False, enable_checkpointing=False,
                          callbacks=[recorder], limit_val_batches=0, enable_progress_bar=False)

@@ -27,11 +27,12 @@ from omegaconf import DictConfig
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from solo_equimod.config import validate
+from solo_equimod.config.schema import validate
 from solo_equimod.data.batch import Batch
 from solo_equimod.data.pretrain import PretrainDataModule
 from solo_equimod.methods import METHODS, BaseMethod
-from solo_equimod.speed import apply_speed_settings
+from solo_equimod.objectives.compose import pipeline_requests
+from solo_equimod.run.speed import apply_speed_settings
 
 from .conftest import tiny_pretrain_cfg
 
@@ -96,7 +97,7 @@ def _worker(rank: int, port: int, cfg: DictConfig, out: str) -> None:
         # parameter statistics from the seeded sampler, whatever each process's own RNG state
         torch.manual_seed(100 + rank)
         fresh = METHODS[cfg.method](cfg)
-        fresh.prepare_objectives(PretrainDataModule(cfg))
+        fresh.prepare_objectives(PretrainDataModule(cfg, pipeline_requests(cfg)))
         normalizer = fresh.objectives["equimod"].param_normalizer
         stats = torch.cat([normalizer.mean, normalizer.std])
         all_stats = [torch.empty_like(stats) for _ in range(WORLD)]

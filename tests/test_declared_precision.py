@@ -27,11 +27,12 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
-from solo_equimod.config import validate
+from solo_equimod.config.hydra_schemas import register_schemas
+from solo_equimod.config.schema import validate
 from solo_equimod.data.datasets import num_classes_of
 from solo_equimod.data.pretrain import PretrainDataModule
-from solo_equimod.hydra_schemas import register_schemas
 from solo_equimod.methods import METHODS
+from solo_equimod.objectives.compose import pipeline_requests
 from tests.conftest import REPO, TEST_HEAD_WIDTH, narrow_heads
 
 PRETRAIN = REPO / "scripts" / "pretrain"
@@ -126,7 +127,7 @@ class _LossRecorder(pl.Callback):
 def train_one_step(cfg: DictConfig) -> StepRecord:
     """One optimiser step of `cfg` under a Trainer built with the config's own `precision`."""
     pl.seed_everything(cfg.seed)
-    datamodule = PretrainDataModule(cfg)
+    datamodule = PretrainDataModule(cfg, pipeline_requests(cfg))
     cfg.data.num_classes = num_classes_of(datamodule.train_set)
     model = METHODS[cfg.method](cfg)
     model.prepare_objectives(datamodule)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from solo_equimod.training import pretrain
+from solo_equimod.run.training import pretrain
 from tests.conftest import tiny_pretrain_cfg
 
 

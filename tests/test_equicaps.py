@@ -15,7 +15,7 @@ import torch
 from omegaconf import OmegaConf
 
 from solo_equimod.backbones import FeatureMapTap, build_backbone
-from solo_equimod.checkpoints import load_method
+from solo_equimod.config.preflight import check_pretrain_config
 from solo_equimod.data.datasets import DATASET_INFO
 from solo_equimod.data.pretrain import build_split
 from solo_equimod.data.rotations import euler_xyz_matrix, relative_quat
@@ -26,8 +26,8 @@ from solo_equimod.eval.objects import encode_objects
 from solo_equimod.losses.equicaps import equicaps_loss
 from solo_equimod.methods import METHODS
 from solo_equimod.methods.capsules import SelfRouting, quat_matrix
-from solo_equimod.preflight import check_pretrain_config
-from solo_equimod.training import pretrain
+from solo_equimod.run.checkpoints import load_method
+from solo_equimod.run.training import pretrain
 from tests.test_sie import factors3d_cfg, naive_cov, naive_std
 
 

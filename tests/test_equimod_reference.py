@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from solo_equimod.config.saved_configs import pin_saved_config
 from solo_equimod.methods import METHODS
-from solo_equimod.versions import pin_saved_config
 from solo_equimod.zoo import load_pretrained
 
 REFERENCE = torch.load(Path(__file__).with_name("data") / "equimod_reference.pt", weights_only=False)

@@ -14,7 +14,6 @@ from torchvision.transforms.v2 import functional as TF
 
 from solo_equimod.augment import layout_for, policies_from_config
 from solo_equimod.augment.pipeline import OriginalView
-from solo_equimod.checkpoints import load_method, save_method
 from solo_equimod.data.datasets import DATASET_INFO, build_dataset
 from solo_equimod.eval.__main__ import main as cli
 from solo_equimod.eval.equivariance import (
@@ -28,6 +27,7 @@ from solo_equimod.eval.equivariance import (
     summarize,
 )
 from solo_equimod.methods import METHODS
+from solo_equimod.run.checkpoints import load_method, save_method
 from tests.conftest import tiny_pretrain_cfg
 
 

@@ -12,13 +12,14 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from solo_equimod.checkpoints import load_for_eval, save_method
-from solo_equimod.config import ConfigError
+from solo_equimod.config.hydra_schemas import register_schemas
+from solo_equimod.config.schema import ConfigError
 from solo_equimod.eval.__main__ import main as eval_cli
 from solo_equimod.eval.knn import run_knn
 from solo_equimod.eval.linear import LinearConfig, run_linear
-from solo_equimod.hydra_schemas import register_schemas
+from solo_equimod.eval.loading import load_for_eval
 from solo_equimod.methods import METHODS
+from solo_equimod.run.checkpoints import save_method
 
 from .conftest import REPO, snapshot, tiny_pretrain_cfg, write_image_folder
 

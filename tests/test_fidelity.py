@@ -18,13 +18,13 @@ from torchvision.transforms.v2 import functional as TF
 from solo_equimod.augment import ViewPolicy, layout_for
 from solo_equimod.augment.pipeline import OriginalView
 from solo_equimod.backbones import build_backbone
-from solo_equimod.config import validate
+from solo_equimod.config.hydra_schemas import register_schemas
+from solo_equimod.config.saved_configs import pin_saved_config
+from solo_equimod.config.schema import validate
 from solo_equimod.eval.equivariance import AugmentationViews, measured_policies
 from solo_equimod.eval.linear import LinearConfig, evaluation_view
-from solo_equimod.hydra_schemas import register_schemas
 from solo_equimod.methods import METHODS
-from solo_equimod.training import global_batch_line
-from solo_equimod.versions import pin_saved_config
+from solo_equimod.run.training import global_batch_line
 from tests.conftest import REPO, tiny_pretrain_cfg
 from tests.test_methods import fixed_batch
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from solo_equimod.augment import OriginalView, ViewPolicy
 from solo_equimod.data.images import CheckedImageFolder, CorruptImageError
-from solo_equimod.training import pretrain
+from solo_equimod.run.training import pretrain
 
 from .conftest import tiny_pretrain_cfg, write_image_folder
 

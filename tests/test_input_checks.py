@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import solo_equimod.training as training
-from solo_equimod.config import ConfigError
-from solo_equimod.training import pretrain
+import solo_equimod.run.training as training
+from solo_equimod.config.schema import ConfigError
+from solo_equimod.run.training import pretrain
 
 from .conftest import tiny_pretrain_cfg, write_image_folder
 

@@ -1,4 +1,4 @@
-"""`solo_equimod.malloc.reexec_with_malloc_settings`: the entry points' large freed blocks stay in the process.
+"""`solo_equimod.run.malloc.reexec_with_malloc_settings`: the entry points' large freed blocks stay in the process.
 
 Reference: the same allocation loop in a process whose user chose glibc's default behaviour
 (`MALLOC_TRIM_THRESHOLD_` set to the default 128 KiB, which the re-exec respects). A 64 MiB tensor allocated and freed
@@ -14,13 +14,13 @@ import sys
 
 import pytest
 
-from solo_equimod.malloc import SETTINGS
+from solo_equimod.run.malloc import SETTINGS
 
 from .conftest import REPO
 
 CHILD = """
 import os, resource
-from solo_equimod.malloc import reexec_with_malloc_settings
+from solo_equimod.run.malloc import reexec_with_malloc_settings
 reexec_with_malloc_settings()
 import torch
 print(os.getpid(), os.environ.get("MALLOC_MMAP_MAX_"))

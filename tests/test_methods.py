@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from solo_equimod.augment import layout_for, policies_from_config
-from solo_equimod.checkpoints import load_method
 from solo_equimod.methods import METHODS
 from solo_equimod.objectives import METHOD_ALIASES
-from solo_equimod.training import pretrain
+from solo_equimod.run.checkpoints import load_method
+from solo_equimod.run.training import pretrain
 from tests.conftest import tiny_pretrain_cfg
 
 ALL = sorted(set(METHODS) - {"sie", "equicaps"})  # they train on renderings: tests/test_sie.py, test_equicaps.py

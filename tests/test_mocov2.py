@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from solo_equimod.methods import METHODS
 from solo_equimod.methods.mocov2 import MoCoV2
-from solo_equimod.training import pretrain
+from solo_equimod.run.training import pretrain
 from tests.conftest import tiny_pretrain_cfg
 from tests.test_methods import fixed_batch, train_on_fixed_batch
 

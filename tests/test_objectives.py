@@ -20,16 +20,16 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.nn import functional as F
 
-from solo_equimod.checkpoints import load_method
-from solo_equimod.config import ConfigError, validate
+from solo_equimod.config.hydra_schemas import register_schemas
+from solo_equimod.config.schema import ConfigError, validate
+from solo_equimod.config.settings import setting
 from solo_equimod.data.batch import Batch
-from solo_equimod.hydra_schemas import register_schemas
 from solo_equimod.losses.equimod import equimod_loss
 from solo_equimod.methods import METHODS
 from solo_equimod.objectives import OBJECTIVES, Features, Objective, ObjectiveContext
 from solo_equimod.objectives.base import ObjectiveSettings
-from solo_equimod.settings import setting
-from solo_equimod.training import pretrain
+from solo_equimod.run.checkpoints import load_method
+from solo_equimod.run.training import pretrain
 from tests.conftest import REPO, tiny_pretrain_cfg
 from tests.test_methods import fixed_batch
 
@@ -144,12 +144,15 @@ def test_lightning_run_logs_every_term_under_its_name_and_saves_the_weights(tmp_
 
 def test_the_pipeline_makes_only_what_objectives_ask_for(tmp_path, gray_match):
     from solo_equimod.data.pretrain import PretrainDataModule
+    from solo_equimod.objectives.compose import pipeline_requests
 
-    plain = PretrainDataModule(validate(tiny_pretrain_cfg("simclr", tmp_path)))
+    plain_cfg = validate(tiny_pretrain_cfg("simclr", tmp_path))
+    plain = PretrainDataModule(plain_cfg, pipeline_requests(plain_cfg))
     sample = plain.train_dataloader().dataset[3]
     assert "original" not in sample and sample["extras"] == {}
     assert sample["image_size"].tolist() == [32, 32] and len(sample["views"]) == len(sample["params"]) == 2
-    both = PretrainDataModule(validate(_two_objective_cfg("simclr", tmp_path)))
+    both_cfg = validate(_two_objective_cfg("simclr", tmp_path))
+    both = PretrainDataModule(both_cfg, pipeline_requests(both_cfg))
     sample = both.train_dataloader().dataset[3]
     image, _ = both.train_set[3]
     expected = _small_gray(16, torch.as_tensor(list(image.getdata()), dtype=torch.uint8).view(32, 32, 3).permute(2, 0, 1))

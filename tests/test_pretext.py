@@ -24,9 +24,10 @@ from solo_equimod.augment.pretext import (
     task_sample,
 )
 from solo_equimod.augment.sampler import sample_view
-from solo_equimod.config import validate
+from solo_equimod.config.schema import validate
 from solo_equimod.data.pretrain import PretrainDataModule
 from solo_equimod.objectives import OBJECTIVES
+from solo_equimod.objectives.compose import pipeline_requests
 from tests.conftest import tiny_pretrain_cfg
 
 MEAN, STD = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
@@ -144,7 +145,7 @@ def test_task_sample_is_the_crop_then_the_task_with_a_uniform_label(task: str) -
 def test_the_pipeline_makes_the_extras_and_the_loader_collates_them(tmp_path) -> None:
     cfg = validate(tiny_pretrain_cfg("simclr", tmp_path, "simclr", objectives={
         "rotation": {}, "transform_prediction": {"task": "jigsaw"}}))
-    datamodule = PretrainDataModule(cfg)
+    datamodule = PretrainDataModule(cfg, pipeline_requests(cfg))
     sample = datamodule.train_dataloader().dataset[5]
     assert [tuple(v.shape) for v in sample["extras"]["rotation"]] == [(3, 16, 16)] * 4
     assert sample["extras"]["transform_prediction"]["image"].shape == (3, 32, 32)

@@ -10,7 +10,7 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from solo_equimod.progress import LineProgress, ProgressBar, progress_callback
+from solo_equimod.run.progress import LineProgress, ProgressBar, progress_callback
 
 
 class Terminal(io.StringIO):

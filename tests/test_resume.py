@@ -17,12 +17,12 @@ import pytest
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from solo_equimod.callbacks import AtomicCheckpointIO
-from solo_equimod.checkpoints import find_resume_checkpoint
-from solo_equimod.config import validate
+from solo_equimod.config.schema import validate
 from solo_equimod.methods.simclr import SimCLR
-from solo_equimod.run_dir import RunDirError
-from solo_equimod.training import pretrain
+from solo_equimod.run.callbacks import AtomicCheckpointIO
+from solo_equimod.run.checkpoints import scan_checkpoints
+from solo_equimod.run.run_dir import RunDirError
+from solo_equimod.run.training import pretrain
 
 from .conftest import REPO, snapshot, tiny_pretrain_cfg
 
@@ -33,7 +33,7 @@ import sys, time
 from omegaconf import OmegaConf
 import solo_equimod.methods.base as base
 base.BaseMethod.on_train_batch_start = lambda self, batch, idx: time.sleep(float(sys.argv[2]))
-from solo_equimod.training import pretrain
+from solo_equimod.run.training import pretrain
 pretrain(OmegaConf.load(sys.argv[1]))
 """
 
@@ -94,7 +94,7 @@ def test_sigkill_mid_epoch_then_auto_resume_matches_an_unkilled_run(tmp_path: Pa
     cfg = _cfg(tmp_path, "killed")
     cfg_file, run_dir, step4 = _kill_after_step4(tmp_path, cfg)
     assert not (run_dir / "epoch=1-step=6.ckpt").exists()
-    assert find_resume_checkpoint(run_dir, _complete(cfg)) == step4
+    assert scan_checkpoints(run_dir, _complete(cfg))[0] == step4
 
     resumed = _run(cfg_file, delay=0.0)
     err = resumed.communicate(timeout=180)[1].decode()
@@ -205,7 +205,7 @@ def test_auto_resume_skips_truncated_and_foreign_checkpoints(tmp_path: Path) -> 
     foreign["global_step"] = 10
     torch.save(foreign, run_dir / "steps" / "epoch=0-step=10.ckpt")
     with pytest.warns(UserWarning) as record:
-        chosen = find_resume_checkpoint(run_dir, _complete(cfg))
+        chosen = scan_checkpoints(run_dir, _complete(cfg))[0]
     messages = " ".join(str(w.message) for w in record)
     assert "step=9.ckpt: unreadable" in messages and "step=10.ckpt: trained with different optimizer" in messages
     assert chosen is not None and torch.load(chosen, weights_only=False)["global_step"] == 3

@@ -1,4 +1,4 @@
-"""The run-folder rule (solo_equimod.run_dir): an earlier run is never clobbered, `last.ckpt` is
+"""The run-folder rule (solo_equimod.run.run_dir): an earlier run is never clobbered, `last.ckpt` is
 always the newest checkpoint of the run that wrote it, and auto_resume continues only a run that
 matches on everything that defines it, data included."""
 
@@ -14,12 +14,12 @@ import pytest
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-import solo_equimod.run_dir as run_dir_module
-from solo_equimod.config import validate
+import solo_equimod.run.run_dir as run_dir_module
+from solo_equimod.config.schema import validate
 from solo_equimod.errors import ConfigError
 from solo_equimod.methods.base import BaseMethod
-from solo_equimod.run_dir import RunDirError, RunPlan, claim_run_dir, plan_run
-from solo_equimod.training import pretrain
+from solo_equimod.run.run_dir import RunDirError, RunPlan, claim_run_dir, plan_run
+from solo_equimod.run.training import pretrain
 
 from .conftest import snapshot, tiny_pretrain_cfg, write_image_folder, write_malicious_checkpoint
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from solo_equimod import atomic
-from solo_equimod.checkpoints import load_method
 from solo_equimod.eval.__main__ import main as eval_cli
-from solo_equimod.safe_load import UnreadableCheckpointError, UnsafeCheckpointError, load_checkpoint_file
-from solo_equimod.training import pretrain
+from solo_equimod.run import atomic
+from solo_equimod.run.checkpoints import load_method
+from solo_equimod.run.safe_load import UnreadableCheckpointError, UnsafeCheckpointError, load_checkpoint_file
+from solo_equimod.run.training import pretrain
 from solo_equimod.zoo import ZooError, fetch, load_manifest, load_pretrained
 
 from .conftest import Evil, tiny_pretrain_cfg, write_malicious_checkpoint

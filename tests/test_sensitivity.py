@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from solo_equimod.checkpoints import save_method
 from solo_equimod.eval.sensitivity import (
     fit_ridge,
     predict_ridge,
@@ -19,6 +18,7 @@ from solo_equimod.eval.sensitivity import (
     select_ridge,
 )
 from solo_equimod.methods import METHODS
+from solo_equimod.run.checkpoints import save_method
 from tests.conftest import tiny_pretrain_cfg
 
 

@@ -15,12 +15,12 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ValidationError
 
 from solo_equimod.augment.policy import AugmentationSettings
-from solo_equimod.config import PretrainConfig
+from solo_equimod.config.hydra_schemas import register_schemas
+from solo_equimod.config.schema import PretrainConfig
+from solo_equimod.config.settings import Rule, Settings, check_settings, parse_settings, setting, settings_table
 from solo_equimod.errors import ConfigError
-from solo_equimod.hydra_schemas import register_schemas
 from solo_equimod.methods import BASE_METHODS
 from solo_equimod.objectives import OBJECTIVES
-from solo_equimod.settings import Rule, Settings, check_settings, parse_settings, setting, settings_table
 from tests.conftest import REPO
 
 

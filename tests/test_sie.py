@@ -14,17 +14,17 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from solo_equimod.checkpoints import load_method
-from solo_equimod.config import validate
+from solo_equimod.config.hydra_schemas import register_schemas
+from solo_equimod.config.schema import validate
 from solo_equimod.data.views3d import GROUPS
 from solo_equimod.eval.__main__ import main as eval_main
 from solo_equimod.eval.objects import EncodedObjects
 from solo_equimod.eval.prediction3d import embed_and_predict, prediction_error, ranks, retrieval
 from solo_equimod.eval.probes3d import TARGETS, r2_scalar, regression_r2
-from solo_equimod.hydra_schemas import register_schemas
 from solo_equimod.losses.sie import sie_loss
 from solo_equimod.methods import METHODS
-from solo_equimod.training import pretrain
+from solo_equimod.run.checkpoints import load_method
+from solo_equimod.run.training import pretrain
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -218,8 +218,8 @@ def test_baselines_train_on_the_factor_bench_with_group_elements(tmp_path: Path,
 
 
 def test_sie_refuses_data_without_group_elements(tmp_path: Path) -> None:
-    from solo_equimod.config import ConfigError
-    from solo_equimod.preflight import check_pretrain_config
+    from solo_equimod.config.preflight import check_pretrain_config
+    from solo_equimod.config.schema import ConfigError
     from tests.conftest import tiny_pretrain_cfg
 
     cfg = validate(tiny_pretrain_cfg("sie", tmp_path))
@@ -229,7 +229,7 @@ def test_sie_refuses_data_without_group_elements(tmp_path: Path) -> None:
 
 
 def test_augmentations_on_renderings_are_refused_before_any_write(tmp_path: Path) -> None:
-    from solo_equimod.config import ConfigError
+    from solo_equimod.config.schema import ConfigError
     from tests.conftest import tiny_pretrain_cfg
 
     cfg = tiny_pretrain_cfg("simclr", tmp_path, **{"data.dataset": "factors3d"})  # BYOL's policy: crops, jitter...

@@ -21,8 +21,8 @@ from solo_equimod.augment.apply import apply_view_params
 from solo_equimod.augment.pipeline import OriginalView, normalize, to_uint8_tensor
 from solo_equimod.augment.policy import ViewPolicy, layout_for, policies_from_config
 from solo_equimod.augment.sampler import sample_views
-from solo_equimod.checkpoints import load_method, save_method
-from solo_equimod.config import validate
+from solo_equimod.config.preflight import check_pretrain_config
+from solo_equimod.config.schema import validate
 from solo_equimod.data.batch import Batch
 from solo_equimod.data.datasets import DATASET_INFO, build_dataset
 from solo_equimod.errors import ConfigError
@@ -35,8 +35,8 @@ from solo_equimod.eval.equivariance import (
 )
 from solo_equimod.methods import METHODS, BaseMethod
 from solo_equimod.objectives.stl import HyperLinear
-from solo_equimod.preflight import check_pretrain_config
-from solo_equimod.training import pretrain
+from solo_equimod.run.checkpoints import load_method, save_method
+from solo_equimod.run.training import pretrain
 from tests.conftest import tiny_pretrain_cfg
 from tests.test_ddp import _free_port, _grads, _SSLLoss
 from tests.test_declared_precision import compose_config

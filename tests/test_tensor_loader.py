@@ -104,7 +104,7 @@ def test_sizes_are_shown_to_two_significant_digits(num_bytes: int, shown: str) -
 
 
 def test_memory_need_is_checked_before_the_run_folder_from_headers(tmp_path: Path) -> None:
-    from solo_equimod.config import validate
+    from solo_equimod.config.schema import validate
     from solo_equimod.data.checks import check_pretrain_data
     from solo_equimod.data.datasets import build_dataset
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from solo_equimod.config.settings import setting
 from solo_equimod.data.batch import Batch
 from solo_equimod.objectives import OBJECTIVES, Features, Objective, ObjectiveContext
 from solo_equimod.objectives.base import ObjectiveSettings
-from solo_equimod.settings import setting
 
 
 # 1. The settings, declared once: type, default, rule, help and where the default comes from.

@@ -20,8 +20,9 @@ from typing import Any, Mapping, Optional, Sequence
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from solo_equimod.augment.params import ParamLayout
+from solo_equimod.config.components import COMPONENTS
+from solo_equimod.config.settings import Settings, parse_settings, setting
 from solo_equimod.errors import ConfigError
-from solo_equimod.settings import Settings, parse_settings, setting
 
 INTERPOLATIONS: tuple[str, ...] = ("bilinear", "bicubic")
 PROBABILITY = {"ge": 0.0, "le": 1.0}
@@ -157,6 +158,16 @@ def policies_from_config(entries: Sequence[Mapping[str, Any]]) -> list[ViewPolic
         raise ConfigError(f"augmentations: pretraining needs exactly 2 views (sum of num_crops), the entries give "
                           f"{len(views)}")
     return views
+
+
+def check_augmentations(cfg: DictConfig) -> None:
+    """The `augmentations` entries of a validated pretraining config (`policies_from_config`'s checks)."""
+    policies_from_config(cfg.augmentations)
+
+
+# the configuration declares an `augmentations` entry and checks the entries through these
+COMPONENTS.augmentation = AugmentationSettings
+COMPONENTS.checks["augmentations"] = check_augmentations
 
 
 def layout_for(policies: Sequence[ViewPolicy]) -> ParamLayout:

@@ -3,7 +3,7 @@ objectives address inputs by name instead of by position (as lightly-train's Typ
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, Callable, NamedTuple, TypedDict
 
 import torch
 from torch.utils.data import Dataset
@@ -37,6 +37,15 @@ class LabelledBatch(TypedDict):
 
 # optional pretraining inputs an objective may ask for; views, params, image_size, index and target are always there
 OPTIONAL_INPUTS: tuple[str, ...] = ("original", "color_shift")
+
+
+class PipelineRequests(NamedTuple):
+    """What the data pipeline adds to each batch for a config's objectives, as the training entry
+    computes it from them (`objectives.compose.pipeline_requests`): optional inputs (OPTIONAL_INPUTS)
+    and named extra per-image transforms."""
+
+    inputs: frozenset[str]
+    extras: dict[str, Callable[..., Any]]
 
 
 def batch_input(batch: Batch, key: str) -> Any:

@@ -1,7 +1,9 @@
-"""The checks that need the dataset index (not the pixels), run right after it is built and before
-any file is written: a batch larger than the data, validation classes that are not the training
-classes, a `data.num_classes` the data contradicts, files DALI would not read, and images of mixed
-sizes without a Resize + CenterCrop original view. Each error names the key or path and the fix."""
+"""The data floor's checks, run before any file is written. `check_data_config`: what the loaders,
+the augmentations and the objectives' requests allow, before any dataset is read. The others need the
+dataset index (not the pixels) and run right after it is built: a batch larger than the data,
+validation classes that are not the training classes, a `data.num_classes` the data contradicts,
+files DALI would not read, and images of mixed sizes without a Resize + CenterCrop original view.
+Each error names the key or path and the fix."""
 
 from __future__ import annotations
 
@@ -10,9 +12,57 @@ from collections import Counter
 from omegaconf import DictConfig
 from torch.utils.data import Dataset
 
-from solo_equimod.config import ConfigError
+from solo_equimod.augment.policy import ViewPolicy, policies_from_config
+from solo_equimod.config.choices import VIEW_DATASETS
+from solo_equimod.config.world import planned_processes
+from solo_equimod.data.batch import PipelineRequests
 from solo_equimod.data.datasets import dataset_image_sizes, num_classes_of
-from solo_equimod.world import planned_processes
+from solo_equimod.data.pretrain import FORMAT_INPUTS
+from solo_equimod.errors import ConfigError
+
+
+def check_data_config(cfg: DictConfig, requests: PipelineRequests) -> None:
+    """A validated pretraining config's data against the rest: a dataset of renderings takes them
+    unaugmented, the objectives' `requests` must be what `data.format` (or the renderings) can make,
+    and data.format=dali needs DALI installed."""
+    if cfg.data.dataset in VIEW_DATASETS:
+        _check_renderings_unaugmented(cfg.data.dataset, policies_from_config(cfg.augmentations))
+    _check_inputs(cfg, requests)
+    if cfg.data.format == "dali":
+        from solo_equimod.data.dali_loader import require_dali  # the import guard: DALI is an optional extra
+
+        try:
+            require_dali()
+        except ImportError as err:
+            raise ConfigError(f"data.format='dali' needs NVIDIA DALI, which is not installed: {err}") from None
+
+
+def _check_inputs(cfg: DictConfig, requests: PipelineRequests) -> None:
+    """The objectives' inputs against what this format and dataset can make."""
+    dataset, data_format = cfg.data.dataset, cfg.data.format
+    asked = sorted(requests.inputs) + (["extras"] if requests.extras else [])
+    makes = frozenset() if dataset in VIEW_DATASETS else FORMAT_INPUTS[data_format]
+    missing = [name for name in asked if name not in makes]
+    if missing:
+        which = "the views (renderings) only" if dataset in VIEW_DATASETS else ", ".join(["views", *sorted(makes)])
+        source = f"data.dataset={dataset!r}" if dataset in VIEW_DATASETS else f"data.format={data_format!r}"
+        extra_names = f" ({', '.join(sorted(requests.extras))})" if "extras" in missing else ""
+        raise ConfigError(f"objectives {', '.join(cfg.objectives)} need {', '.join(missing)}{extra_names}, which "
+                          f"{source} cannot make (it makes {which})"
+                          + ("" if dataset in VIEW_DATASETS else "; use data.format=image_folder"))
+
+
+def _check_renderings_unaugmented(dataset: str, policies: list[ViewPolicy]) -> None:
+    """The views of a dataset of renderings are the renderings (SIE: Resize + Normalize only)."""
+    for i, p in enumerate(policies):
+        applied = [key for key, on in (("rrc.enabled", p.rrc_enabled), ("horizontal_flip.prob", p.flip_prob > 0),
+                                       ("color_jitter.prob", p.jitter_prob > 0), ("grayscale.prob", p.gray_prob > 0),
+                                       ("gaussian_blur.prob", p.blur_prob > 0), ("solarization.prob", p.solarize_prob > 0))
+                   if on]
+        if applied:
+            raise ConfigError(f"augmentations (view {i}) apply {applied}, but data.dataset={dataset!r} shows renderings "
+                              f"as they are (SIE: Resize + Normalize only); turn these off, e.g. with "
+                              f"scripts/pretrain/factors3d/augmentations/none.yaml")
 
 
 def _classes(dataset: Dataset) -> list[str] | None:

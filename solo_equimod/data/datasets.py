@@ -16,17 +16,13 @@ from torch.utils.data import Dataset, Subset
 from torchvision import datasets as tvd
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
+from solo_equimod.config.choices import DATASETS
 from solo_equimod.data.factors3d import Factors3D
 from solo_equimod.data.images import CheckedImageFolder, header_size
 from solo_equimod.data.synthetic import SyntheticShapes
 from solo_equimod.data.views3d import FolderObjects, ObjectViews
 from solo_equimod.errors import ConfigError
 
-DATASETS: tuple[str, ...] = (
-    "cifar10", "cifar100", "stl10", "imagenet", "imagenet100", "custom", "synthetic", "3diebench", "factors3d",
-)
-# datasets of objects in many renderings with known latents: their views are renderings, their params group elements
-VIEW_DATASETS: tuple[str, ...] = ("3diebench", "factors3d")
 SPLITS: tuple[str, ...] = ("train", "val")
 SYNTHETIC_SIZES: dict[str, int] = {"train": 2048, "val": 512}
 
@@ -63,7 +59,6 @@ DATASET_INFO: dict[str, DatasetInfo] = {
 }
 
 _TORCHVISION = {"cifar10": tvd.CIFAR10, "cifar100": tvd.CIFAR100, "stl10": tvd.STL10}
-FOLDER_DATASETS = ("imagenet", "imagenet100", "custom")
 
 
 def _path_key(split: str) -> str:

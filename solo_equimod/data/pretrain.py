@@ -1,5 +1,6 @@
 """Pretraining and online-validation data: named `Batch`es (`solo_equimod.data.batch`) with the
-inputs the configured objectives ask for, and `LabelledBatch`es for the online classifier.
+inputs the configured objectives ask for (given as `PipelineRequests` by the training entry), and
+`LabelledBatch`es for the online classifier.
 
 `data.format: image_folder` (default) decodes and augments with torchvision in DataLoader workers;
 `data.format: dali` hands the training loader to NVIDIA DALI (`solo_equimod.data.dali_loader`);
@@ -19,10 +20,10 @@ from torchvision.transforms.v2 import functional as F
 
 from solo_equimod.augment import OriginalView, ParamPretrainTransform, policies_from_config
 from solo_equimod.augment.pipeline import to_uint8_tensor
-from solo_equimod.data.batch import Batch, LabelledDataset
-from solo_equimod.data.datasets import DATASET_INFO, VIEW_DATASETS, build_dataset, dataset_image_sizes
+from solo_equimod.config.choices import VIEW_DATASETS
+from solo_equimod.data.batch import Batch, LabelledDataset, PipelineRequests
+from solo_equimod.data.datasets import DATASET_INFO, build_dataset, dataset_image_sizes
 from solo_equimod.data.views3d import ViewPairs, group_spec, sample_group_elements
-from solo_equimod.objectives.compose import pipeline_requests
 
 # what each `data.format` can make besides the views: the original image, the views' colour shifts across
 # jitter and objectives' per-image extras
@@ -33,7 +34,6 @@ FORMAT_INPUTS: dict[str, frozenset[str]] = {
     "dali": frozenset({"original"}),
     "tensor": frozenset({"original", "color_shift", "extras"}),
 }
-FORMATS = tuple(FORMAT_INPUTS)
 
 
 class PretrainDataset(Dataset):
@@ -65,10 +65,11 @@ def original_view(cfg: DictConfig) -> OriginalView:
     return OriginalView(resize=cfg.data.original.resize, center_crop=cfg.data.original.center_crop)
 
 
-def build_pretrain_transform(cfg: DictConfig) -> ParamPretrainTransform:
-    """The per-image transform, making the original and the extras only if an objective asks for them."""
+def build_pretrain_transform(cfg: DictConfig, requests: PipelineRequests) -> ParamPretrainTransform:
+    """The per-image transform, making the original and the extras only if the objectives' `requests`
+    ask for them (what each data.format and dataset can make: `data.checks.check_data_config`)."""
     info = DATASET_INFO[cfg.data.dataset]
-    inputs, extras = pipeline_requests(cfg)  # what each data.format and dataset can make: DataConfig.check
+    inputs, extras = requests
     return ParamPretrainTransform(policies_from_config(cfg.augmentations), info.mean, info.std, original_view(cfg),
                                   with_original="original" in inputs, extras=extras,
                                   with_color_shift="color_shift" in inputs)
@@ -93,12 +94,13 @@ def build_split(cfg: DictConfig, split: str, transform: Any) -> Dataset | None:
 
 class PretrainDataModule(pl.LightningDataModule):
     """Train loader of augmented views with parameters; val loader of (image, target) for the
-    online classifier. Built lazily so DALI shards know their rank."""
+    online classifier, the views carrying what the objectives' `requests` ask for. Built lazily so
+    DALI shards know their rank."""
 
-    def __init__(self, cfg: DictConfig) -> None:
+    def __init__(self, cfg: DictConfig, requests: PipelineRequests) -> None:
         super().__init__()
         self.cfg = cfg
-        self.transform = build_pretrain_transform(cfg)
+        self.transform = build_pretrain_transform(cfg, requests)
         self.train_set = build_split(cfg, "train", transform=None)
         self.val_set = build_split(cfg, "val", transform=build_eval_transform(cfg))
         self._tensors: tuple[torch.Tensor, torch.Tensor] | None = None  # data.format=tensor: decoded once

@@ -35,7 +35,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from solo_equimod.errors import ConfigError
-from solo_equimod.safe_load import load_checkpoint_file
+from solo_equimod.run.safe_load import read_weights
 from solo_equimod.shipped import configs_root
 
 ARCHITECTURES = ("timm", "torchvision")
@@ -94,25 +94,6 @@ def build_architecture(spec: str, cifar_stem: bool = False) -> nn.Module:
         net.conv1 = nn.Conv2d(3, net.conv1.out_channels, kernel_size=3, stride=1, padding=1, bias=False)
         net.maxpool = nn.Identity()
     return net
-
-
-def read_weights(path: Path) -> dict[str, Any]:
-    """The mapping stored in a safetensors file (by its name) or a torch file (weights_only=True)."""
-    if not path.is_file():
-        raise ConfigError(f"weights file {path} does not exist")
-    if path.suffix == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(str(path))
-        except (SafetensorError, OSError, ValueError) as err:
-            raise ConfigError(f"{path} is named .safetensors but is not a safetensors file ({err}); it was refused "
-                              f"without unpickling anything: rename a torch state dict to .pt / .pth") from None
-    loaded = load_checkpoint_file(path)  # weights_only=True: refuses pickled code, names the file
-    if not isinstance(loaded, dict):
-        raise ConfigError(f"{path} holds a {type(loaded).__name__}, not a mapping of weights")
-    return loaded
 
 
 def backbone_state(stored: dict[str, Any], path: Path) -> tuple[str, dict[str, torch.Tensor]]:

@@ -30,19 +30,19 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision.transforms.v2 import functional as TF
 from tqdm import tqdm
 
-from solo_equimod.atomic import refuse_existing, write_csv, write_json
 from solo_equimod.augment import ParamLayout, ViewPolicy, layout_for, policies_from_config
 from solo_equimod.augment.apply import apply_view_params
 from solo_equimod.augment.pipeline import OriginalView, to_uint8_tensor
 from solo_equimod.augment.sampler import sample_view
-from solo_equimod.checkpoints import load_for_eval
-from solo_equimod.config import ConfigError, DataConfig
+from solo_equimod.config.schema import ConfigError, DataConfig
 from solo_equimod.data.datasets import DATASET_INFO
 from solo_equimod.data.pretrain import build_split, original_view
+from solo_equimod.eval.loading import load_for_eval
 from solo_equimod.eval.plots import bar_chart
 from solo_equimod.eval.reports import method_label, report_path
 from solo_equimod.methods import BaseMethod
 from solo_equimod.objectives import OBJECTIVES, PredictsViews, PredictsViewsFromExample
+from solo_equimod.run.atomic import refuse_existing, write_csv, write_json
 
 # Measured augmentations in the paper's order, with the names of its figures.
 AUGMENTATION_LABELS = {"crop": "crop", "flip": "horizontal flip", "jitter": "color jitter", "gray": "grayscale",

@@ -24,17 +24,18 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from torchvision.transforms import v2
 from tqdm import tqdm
 
-from solo_equimod.atomic import refuse_existing, write_json
-from solo_equimod.checkpoints import load_for_eval
-from solo_equimod.config import DataConfig
+from solo_equimod.config.components import COMPONENTS
+from solo_equimod.config.schema import DataConfig
 from solo_equimod.data.batch import LabelledBatch, LabelledDataset
 from solo_equimod.data.checks import check_splits
 from solo_equimod.data.datasets import DATASET_INFO, num_classes_of
 from solo_equimod.data.pretrain import build_split
 from solo_equimod.errors import ConfigError
+from solo_equimod.eval.loading import load_for_eval
 from solo_equimod.eval.reports import method_label, report_path
 from solo_equimod.methods import BaseMethod
-from solo_equimod.progress import progress_callback
+from solo_equimod.run.atomic import refuse_existing, write_json
+from solo_equimod.run.progress import progress_callback
 
 
 @dataclass
@@ -74,6 +75,9 @@ class LinearConfig:
     seed: int = 5
     output: Optional[str] = None  # JSON report path; default: linear_<dataset>-<checkpoint stem>.json next to it
     overwrite: bool = False  # replace existing report files (else refused before the evaluation runs)
+
+
+COMPONENTS.schemas["linear"] = LinearConfig  # the command line registers it with Hydra (config.hydra_schemas)
 
 
 class LinearClassifier(pl.LightningModule):

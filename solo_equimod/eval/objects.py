@@ -13,14 +13,15 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from solo_equimod.atomic import refuse_existing, write_json
-from solo_equimod.config import ConfigError, DataConfig
-from solo_equimod.data.datasets import DATASET_INFO, VIEW_DATASETS
+from solo_equimod.config.choices import VIEW_DATASETS
+from solo_equimod.config.schema import ConfigError, DataConfig
+from solo_equimod.data.datasets import DATASET_INFO
 from solo_equimod.data.pretrain import build_split
 from solo_equimod.data.views3d import ObjectViews, view_tensor
 from solo_equimod.eval.plots import bar_chart
 from solo_equimod.eval.reports import method_label, report_path
 from solo_equimod.methods import BaseMethod
+from solo_equimod.run.atomic import refuse_existing, write_json
 
 
 @dataclass

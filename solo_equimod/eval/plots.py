@@ -1,5 +1,5 @@
 """The per-augmentation bar charts of the paper's Figures 3 (absolute displacement, Eq. 5) and 4
-(relative displacement, Eq. 6); JSON/CSV reports are written by `solo_equimod.atomic`."""
+(relative displacement, Eq. 6); JSON/CSV reports are written by `solo_equimod.run.atomic`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Mapping, Sequence
 
 import matplotlib
 
-from solo_equimod.atomic import write_bytes
+from solo_equimod.run.atomic import write_bytes
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402

@@ -19,11 +19,11 @@ import torch
 from omegaconf import DictConfig
 from torch.nn import functional as F
 
-from solo_equimod.checkpoints import load_for_eval
 from solo_equimod.data.param_spec import param_spec
 from solo_equimod.data.rotations import euler_xyz_quat
 from solo_equimod.data.views3d import group_spec
 from solo_equimod.errors import ConfigError
+from solo_equimod.eval.loading import load_for_eval
 from solo_equimod.eval.objects import (
     EncodedObjects,
     ObjectsEvalConfig,

@@ -19,8 +19,8 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
-from solo_equimod.checkpoints import load_for_eval
 from solo_equimod.data.views3d import GROUPS
+from solo_equimod.eval.loading import load_for_eval
 from solo_equimod.eval.objects import (
     EncodedObjects,
     ObjectsEvalConfig,

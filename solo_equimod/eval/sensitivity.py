@@ -21,11 +21,11 @@ import torch
 from omegaconf import DictConfig
 from torch.nn import functional as F
 
-from solo_equimod.atomic import refuse_existing, write_json
 from solo_equimod.augment import layout_for, policies_from_config
-from solo_equimod.checkpoints import load_for_eval
 from solo_equimod.eval.equivariance import ViewsConfig, encode_views, summarize, view_loader
+from solo_equimod.eval.loading import load_for_eval
 from solo_equimod.eval.reports import method_label, report_path
+from solo_equimod.run.atomic import refuse_existing, write_json
 
 RIDGE_GRID = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)
 

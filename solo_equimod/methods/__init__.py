@@ -3,6 +3,7 @@
 The old names `<base>_equimod` stay valid: they build `<base>` with `objectives.equimod` added.
 """
 
+from solo_equimod.config.components import COMPONENTS
 from solo_equimod.methods.barlow_twins import BarlowTwins
 from solo_equimod.methods.base import BaseMethod
 from solo_equimod.methods.byol import BYOL
@@ -30,5 +31,7 @@ METHODS: dict[str, type[BaseMethod]] = {
     **BASE_METHODS,
     **{alias: BASE_METHODS[base] for alias, (base, _) in METHOD_ALIASES.items()},
 }
+
+COMPONENTS.methods.update(METHODS)  # the configuration checks, completes and pins their settings
 
 __all__ = ["BASE_METHODS", "METHODS", "BaseMethod", "BaseMomentumMethod"]

@@ -9,9 +9,9 @@ from lightly.loss import BarlowTwinsLoss
 from lightly.models.modules.heads import BarlowTwinsProjectionHead
 from omegaconf import DictConfig
 
+from solo_equimod.config.settings import setting
 from solo_equimod.methods.base import MethodSettings
 from solo_equimod.methods.projected import ProjectedPairMethod
-from solo_equimod.settings import setting
 
 
 @dataclass

@@ -19,14 +19,14 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 
 from solo_equimod.backbones import FeatureMapTap, build_backbone
-from solo_equimod.config_version import CONFIG_VERSION
+from solo_equimod.config.defaults_version import CONFIG_VERSION
+from solo_equimod.config.settings import Settings, parse_settings, setting
 from solo_equimod.data.batch import Batch, LabelledBatch, batch_input
 from solo_equimod.heads import HEAD_BATCHES
 from solo_equimod.objectives import OBJECTIVES, HeadConditioner, PredictsViews, PredictsViewsFromExample
 from solo_equimod.objectives.base import Features, ObjectiveContext
 from solo_equimod.objectives.compose import build_objectives, canonical_config, legacy_prefixes
 from solo_equimod.optim import build_optimizer, build_scheduler
-from solo_equimod.settings import Settings, parse_settings, setting
 
 FEATURE_MAP = ":feature_map"  # Features key suffix: an input's pre-pool feature maps (READS_FEATURE_MAPS)
 

@@ -11,11 +11,11 @@ from lightly.models.modules.heads import BYOLPredictionHead, BYOLProjectionHead
 from omegaconf import DictConfig
 from torch import nn
 
+from solo_equimod.config.settings import setting
 from solo_equimod.data.batch import Batch
 from solo_equimod.heads import apply_heads
 from solo_equimod.methods.base import MethodSettings
 from solo_equimod.methods.momentum import MomentumProjectedMethod, MomentumSettings
-from solo_equimod.settings import setting
 
 
 @dataclass

@@ -12,6 +12,7 @@ from typing import ClassVar
 import torch
 from omegaconf import DictConfig
 
+from solo_equimod.config.settings import setting
 from solo_equimod.data.batch import Batch
 from solo_equimod.data.param_spec import param_spec
 from solo_equimod.data.views3d import QUAT_NAMES
@@ -20,7 +21,6 @@ from solo_equimod.heads import HEAD_BATCHES, apply_heads
 from solo_equimod.losses.equicaps import equicaps_loss, frobenius_normalised
 from solo_equimod.methods.base import BaseMethod, MethodSettings
 from solo_equimod.methods.capsules import CapsuleProjector, quat_matrix
-from solo_equimod.settings import setting
 
 SOURCE = "EquiCaps README (3DIEBench command)"
 

@@ -15,12 +15,12 @@ from lightly.models.utils import batch_shuffle_distributed, batch_unshuffle_dist
 from lightly.utils import dist
 from omegaconf import DictConfig
 
+from solo_equimod.config.settings import setting
+from solo_equimod.config.world import planned_processes
 from solo_equimod.data.batch import Batch
 from solo_equimod.errors import ConfigError
 from solo_equimod.methods.base import MethodSettings
 from solo_equimod.methods.momentum import MomentumProjectedMethod, MomentumSettings
-from solo_equimod.settings import setting
-from solo_equimod.world import planned_processes
 
 
 @dataclass

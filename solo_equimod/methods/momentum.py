@@ -12,9 +12,9 @@ from lightly.utils.scheduler import cosine_schedule
 from omegaconf import DictConfig
 from torch import nn
 
+from solo_equimod.config.settings import setting
 from solo_equimod.methods.base import BaseMethod, MethodSettings
 from solo_equimod.methods.projected import TrainsProjector
-from solo_equimod.settings import setting
 
 
 @torch.no_grad()

@@ -12,6 +12,7 @@ from typing import ClassVar
 import torch
 from omegaconf import DictConfig
 
+from solo_equimod.config.settings import setting
 from solo_equimod.data.batch import Batch
 from solo_equimod.data.param_spec import param_spec
 from solo_equimod.errors import ConfigError
@@ -19,7 +20,6 @@ from solo_equimod.heads import HEAD_BATCHES, apply_heads
 from solo_equimod.losses.sie import sie_loss
 from solo_equimod.methods.base import BaseMethod, MethodSettings
 from solo_equimod.methods.sie_heads import HypernetPredictor, sie_projector
-from solo_equimod.settings import setting
 
 
 @dataclass

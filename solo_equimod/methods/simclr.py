@@ -10,9 +10,9 @@ from lightly.models.modules.heads import SimCLRProjectionHead
 from omegaconf import DictConfig
 from torch import nn
 
+from solo_equimod.config.settings import setting
 from solo_equimod.methods.base import MethodSettings
 from solo_equimod.methods.projected import ProjectedPairMethod
-from solo_equimod.settings import setting
 
 
 @dataclass

@@ -19,11 +19,11 @@ from torch.nn import functional as F
 
 from solo_equimod.augment.params import ParamLayout
 from solo_equimod.augment.policy import ViewPolicy, layout_for, policies_from_config
+from solo_equimod.config.settings import setting
 from solo_equimod.data.batch import Batch
 from solo_equimod.data.param_spec import param_spec
 from solo_equimod.errors import ConfigError
 from solo_equimod.objectives.base import Features, Objective, ObjectiveContext, ObjectiveSettings
-from solo_equimod.settings import setting
 
 # "per_view": each view's x-centre is mirrored by its own flip; "first_view": both by the first view's flag,
 # as the official extract_diff (it reads one flag, f1, for both crops)

@@ -19,9 +19,9 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
+from solo_equimod.config.settings import Settings, setting
 from solo_equimod.data.batch import Batch
 from solo_equimod.errors import ConfigError
-from solo_equimod.settings import Settings, setting
 
 # backbone features of the batch inputs, by the same names: "views" -> list, "original" -> tensor, "extras.<name>"
 Features = dict[str, Any]

@@ -30,12 +30,12 @@ from omegaconf import DictConfig
 from torch import nn
 
 from solo_equimod.augment.policy import layout_for, policies_from_config
+from solo_equimod.config.settings import Settings, setting
 from solo_equimod.data.batch import Batch
 from solo_equimod.data.param_spec import param_spec
 from solo_equimod.errors import ConfigError
 from solo_equimod.objectives.augself import color_code, crop_centre_size, crop_code, flipped
 from solo_equimod.objectives.base import ConditionerSettings, HeadConditioner, ObjectiveContext
-from solo_equimod.settings import Settings, setting
 
 # the descriptor's parts and their widths (cond_utils.py AUG_DESC_SIZE_CONFIG)
 DESCRIPTOR_PARTS: dict[str, int] = {"blur": 1, "color": 4, "color_diff": 3, "crop": 4, "flip": 1, "grayscale": 1}

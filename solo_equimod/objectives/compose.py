@@ -10,11 +10,12 @@ from typing import Any, Callable
 from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 
-from solo_equimod.data.batch import OPTIONAL_INPUTS
+from solo_equimod.config.components import COMPONENTS
+from solo_equimod.config.settings import parse_settings
+from solo_equimod.data.batch import OPTIONAL_INPUTS, PipelineRequests
 from solo_equimod.errors import ConfigError
 from solo_equimod.objectives import METHOD_ALIASES, OBJECTIVES
 from solo_equimod.objectives.base import ObjectiveContext, ObjectiveSettings
-from solo_equimod.settings import parse_settings
 
 
 def objective_settings(name: str, given: Any, cfg: DictConfig | None = None) -> ObjectiveSettings:
@@ -23,6 +24,12 @@ def objective_settings(name: str, given: Any, cfg: DictConfig | None = None) -> 
     if name not in OBJECTIVES:
         raise ConfigError(f"objectives.{name} is unknown; valid objectives: {', '.join(sorted(OBJECTIVES))}")
     return parse_settings(OBJECTIVES[name].SETTINGS, given, f"objectives.{name}", cfg)
+
+
+def check_objectives(cfg: DictConfig) -> None:
+    """Every objective's settings of a validated config, its cross-checks with `cfg` included."""
+    for name, given in (cfg.get("objectives") or {}).items():
+        objective_settings(name, given, cfg)
 
 
 def canonical_config(cfg: DictConfig) -> DictConfig:
@@ -66,9 +73,10 @@ def legacy_prefixes(objectives: nn.ModuleDict) -> dict[str, str]:
     return out
 
 
-def pipeline_requests(cfg: DictConfig) -> tuple[frozenset[str], dict[str, Callable[..., Any]]]:
+def pipeline_requests(cfg: DictConfig) -> PipelineRequests:
     """What the data pipeline must add for a canonical config's objectives: optional inputs
-    (OPTIONAL_INPUTS, e.g. the original) and the named extra transforms, unique across objectives."""
+    (OPTIONAL_INPUTS, e.g. the original) and the named extra transforms, unique across objectives.
+    The training entry computes it and gives it to the data module."""
     inputs: set[str] = set()
     extras: dict[str, Callable[..., Any]] = {}
     for name, given in (cfg.get("objectives") or {}).items():
@@ -83,4 +91,11 @@ def pipeline_requests(cfg: DictConfig) -> tuple[frozenset[str], dict[str, Callab
             if key in extras:
                 raise ValueError(f"objective {name!r} asks for extra input {key!r}, which another objective makes")
             extras[key] = make
-    return frozenset(inputs), extras
+    return PipelineRequests(frozenset(inputs), extras)
+
+
+# the configuration reads the objectives through these (it imports no objective)
+COMPONENTS.objectives.update(OBJECTIVES)
+COMPONENTS.method_aliases.update(METHOD_ALIASES)
+COMPONENTS.canonical = canonical_config
+COMPONENTS.checks["objectives"] = check_objectives

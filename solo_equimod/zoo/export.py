@@ -7,8 +7,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from solo_equimod import atomic
-from solo_equimod.checkpoints import load_method, save_method
+from solo_equimod.run import atomic
+from solo_equimod.run.checkpoints import load_method, save_method
 from solo_equimod.zoo.fetch import sha256_of
 from solo_equimod.zoo.manifest import ZooEntry
 

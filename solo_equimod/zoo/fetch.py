@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlparse
 
-from solo_equimod import atomic
+from solo_equimod.run import atomic
 
 CACHE_ENV = "SOLO_EQUIMOD_CACHE"
 CHUNK = 1 << 20

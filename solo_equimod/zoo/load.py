@@ -8,10 +8,10 @@ from typing import Any, Optional
 
 from torch import nn
 
-from solo_equimod.checkpoints import load_method
 from solo_equimod.errors import ConfigError
 from solo_equimod.methods import BaseMethod
 from solo_equimod.objectives import PredictsViews
+from solo_equimod.run.checkpoints import load_method
 from solo_equimod.zoo.fetch import fetch
 from solo_equimod.zoo.manifest import load_manifest
 

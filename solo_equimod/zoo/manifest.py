@@ -9,8 +9,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from solo_equimod import atomic
 from solo_equimod.errors import ConfigError
+from solo_equimod.run import atomic
 
 MANIFEST_ENV = "SOLO_EQUIMOD_ZOO_MANIFEST"
 REQUIRED = ("name", "method", "dataset", "backbone", "epochs", "config", "metrics", "metrics_command", "url",

@@ -49,3 +49,22 @@ def load_checkpoint_file(path: str | Path, map_location: str | torch.device = "c
         ) from err
     except Exception as err:  # torch raises several types for truncated or foreign files
         raise UnreadableCheckpointError(f"{path} could not be read ({err.__class__.__name__}: {err})") from err
+
+
+def read_weights(path: Path) -> dict[str, Any]:
+    """The mapping stored in a safetensors file (by its name) or a torch file (weights_only=True)."""
+    if not path.is_file():
+        raise ConfigError(f"weights file {path} does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as err:
+            raise ConfigError(f"{path} is named .safetensors but is not a safetensors file ({err}); it was refused "
+                              f"without unpickling anything: rename a torch state dict to .pt / .pth") from None
+    loaded = load_checkpoint_file(path)  # weights_only=True: refuses pickled code, names the file
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path} holds a {type(loaded).__name__}, not a mapping of weights")
+    return loaded

@@ -14,7 +14,7 @@ import lightning.pytorch as pl
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from solo_equimod import atomic
+from solo_equimod.run import atomic
 
 STEP_CHECKPOINT_DIR = "steps"
 _STEP_FILE = re.compile(r"^epoch=(\d+)-step=(\d+)\.ckpt$")

@@ -7,29 +7,27 @@ from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from solo_equimod.backbones import PINNED_BEFORE as BACKBONE_PINNED_BEFORE
-from solo_equimod.config import complete_method_kwargs
-from solo_equimod.config_version import CONFIG_VERSION
-from solo_equimod.methods import METHODS
-from solo_equimod.objectives import OBJECTIVES
-from solo_equimod.objectives.compose import canonical_config
+from solo_equimod.config.components import COMPONENTS
+from solo_equimod.config.defaults_version import CONFIG_VERSION
+from solo_equimod.config.schema import complete_method_kwargs
 
 
 def pin_saved_config(cfg: DictConfig | dict) -> DictConfig:
     """The canonical form of a saved config, completed with today's declared defaults (as a new
     config is), with the keys it predates pinned to their old values."""
-    cfg = canonical_config(cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg))
-    if cfg.method in METHODS:
+    components = COMPONENTS.require()
+    cfg = components.canonical(cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg))  # type: ignore[misc]
+    if cfg.method in components.methods:
         cfg = complete_method_kwargs(cfg)
     version = int(cfg.get("config_version") or 1)
     with open_dict(cfg):
         for introduced in range(version + 1, CONFIG_VERSION + 1):
-            method = METHODS.get(cfg.method)
+            method = components.methods.get(cfg.method)
             cfg.method_kwargs.update(getattr(method, "PINNED_BEFORE", {}).get(introduced, {}))
             if cfg.backbone.get("kwargs") is None:
                 cfg.backbone.kwargs = {}
-            cfg.backbone.kwargs.update(BACKBONE_PINNED_BEFORE.get(introduced, {}).get(cfg.backbone.name, {}))
+            cfg.backbone.kwargs.update(components.backbone_pinned_before.get(introduced, {}).get(cfg.backbone.name, {}))
             for name, settings in cfg.objectives.items():
-                settings.update(OBJECTIVES[name].PINNED_BEFORE.get(introduced, {}))
+                settings.update(components.objectives[name].PINNED_BEFORE.get(introduced, {}))
         cfg.config_version = CONFIG_VERSION
     return cfg

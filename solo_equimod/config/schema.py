@@ -13,19 +13,13 @@ from typing import Any, Optional
 from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
-from solo_equimod.augment.policy import ViewPolicy, policies_from_config
-from solo_equimod.backbones import accepted_kwargs
-from solo_equimod.config_version import CONFIG_VERSION
-from solo_equimod.data.datasets import DATASETS, FOLDER_DATASETS, VIEW_DATASETS
-from solo_equimod.data.pretrain import FORMAT_INPUTS, FORMATS
-from solo_equimod.data.views3d import GROUPS
+from solo_equimod.config.choices import DATASETS, FOLDER_DATASETS, FORMATS, GROUPS, OPTIMIZERS, SCHEDULERS
+from solo_equimod.config.components import COMPONENTS
+from solo_equimod.config.defaults_version import CONFIG_VERSION
+from solo_equimod.config.settings import Settings, parse_settings, setting, unknown_key_message
 from solo_equimod.errors import ConfigError
-from solo_equimod.methods import METHODS
-from solo_equimod.objectives.compose import canonical_config, pipeline_requests
-from solo_equimod.optim import OPTIMIZERS, SCHEDULERS
-from solo_equimod.settings import Settings, parse_settings, setting, unknown_key_message
 
-__all__ = ["ConfigError", "DataConfig", "PretrainConfig", "complete_method_kwargs", "validate"]
+__all__ = ["DataConfig", "PretrainConfig", "complete_method_kwargs", "validate"]
 
 
 def run_name(*, _root_: DictConfig) -> str:
@@ -42,15 +36,8 @@ OmegaConf.register_new_resolver("run_name", run_name, replace=True)
 class BackboneConfig(Settings):
     name: str = setting("resnet18", "tiny_cnn, resnet18/34/50 (CIFAR stem below 64 px) or any timm model name",
                         source="EquiMod Sec. 3.1: ResNet-18")
-    kwargs: dict[str, Any] = setting({}, "keyword arguments of the backbone's constructor")
-
-    def check(self, cfg: DictConfig) -> None:
-        accepted = accepted_kwargs(self.name)
-        unknown = sorted(set(self.kwargs) - set(accepted or self.kwargs))
-        if unknown:
-            raise ConfigError(f"backbone.kwargs.{unknown[0]} is not a setting of backbone.name={self.name!r}; it "
-                              f"accepts: {', '.join(accepted or ()) or 'none'} (remove it with '~backbone.kwargs."
-                              f"{unknown[0]}')")
+    kwargs: dict[str, Any] = setting({}, "keyword arguments of the backbone's constructor (checked by "
+                                     "solo_equimod.backbones)")
 
 
 @dataclass
@@ -77,11 +64,13 @@ class DataConfig(Settings):
     synthetic_size: Optional[int] = setting(None, "training images (factors3d: objects) of the procedural datasets",
                                             ge=1)
     group: str = setting("rot", "3diebench / factors3d: the group element of a view pair", source="SIE",
-                         choices=tuple(GROUPS))
+                         choices=GROUPS)
     skip_corrupt: bool = setting(False, "skip unreadable files with a warning (every loader) instead of failing")
     original: OriginalConfig = setting(OriginalConfig(), "the un-augmented image")
 
     def check(self, cfg: DictConfig) -> None:
+        """The checks of the data keys alone; those that need the loaders, the augmentations or the
+        objectives' requests are `solo_equimod.data.pretrain.check_data_config`'s."""
         if self.format == "dali" and self.dataset not in FOLDER_DATASETS:
             raise ConfigError(f"data.format='dali' reads an image folder: use it with data.dataset one of "
                               f"{', '.join(FOLDER_DATASETS)} (data.dataset={self.dataset!r} has no folder), or "
@@ -90,45 +79,6 @@ class DataConfig(Settings):
             what = "the dataset root (the folder holding train_images.npy and the synsets)" \
                 if self.dataset == "3diebench" else "the training split folder (one sub-folder of images per class)"
             raise ConfigError(f"data.train_path=None is invalid: data.dataset={self.dataset!r} needs {what}")
-        if self.dataset in VIEW_DATASETS:
-            _check_renderings_unaugmented(self.dataset, policies_from_config(cfg.augmentations))
-        if "objectives" in cfg:
-            self._check_inputs(cfg)
-        if self.format == "dali":
-            from solo_equimod.data.dali_loader import require_dali  # the import guard: DALI is an optional extra
-
-            try:
-                require_dali()
-            except ImportError as err:
-                raise ConfigError(f"data.format='dali' needs NVIDIA DALI, which is not installed: {err}") from None
-
-    def _check_inputs(self, cfg: DictConfig) -> None:
-        """The objectives' inputs against what this format and dataset can make."""
-        inputs, extras = pipeline_requests(cfg)
-        asked = sorted(inputs) + (["extras"] if extras else [])
-        makes = frozenset() if self.dataset in VIEW_DATASETS else FORMAT_INPUTS[self.format]
-        missing = [name for name in asked if name not in makes]
-        if missing:
-            which = "the views (renderings) only" if self.dataset in VIEW_DATASETS else \
-                ", ".join(["views", *sorted(makes)])
-            source = f"data.dataset={self.dataset!r}" if self.dataset in VIEW_DATASETS else f"data.format={self.format!r}"
-            extra_names = f" ({', '.join(sorted(extras))})" if "extras" in missing else ""
-            raise ConfigError(f"objectives {', '.join(cfg.objectives)} need {', '.join(missing)}{extra_names}, which "
-                              f"{source} cannot make (it makes {which})"
-                              + ("" if self.dataset in VIEW_DATASETS else "; use data.format=image_folder"))
-
-
-def _check_renderings_unaugmented(dataset: str, policies: list[ViewPolicy]) -> None:
-    """The views of a dataset of renderings are the renderings (SIE: Resize + Normalize only)."""
-    for i, p in enumerate(policies):
-        applied = [key for key, on in (("rrc.enabled", p.rrc_enabled), ("horizontal_flip.prob", p.flip_prob > 0),
-                                       ("color_jitter.prob", p.jitter_prob > 0), ("grayscale.prob", p.gray_prob > 0),
-                                       ("gaussian_blur.prob", p.blur_prob > 0), ("solarization.prob", p.solarize_prob > 0))
-                   if on]
-        if applied:
-            raise ConfigError(f"augmentations (view {i}) apply {applied}, but data.dataset={dataset!r} shows renderings "
-                              f"as they are (SIE: Resize + Normalize only); turn these off, e.g. with "
-                              f"scripts/pretrain/factors3d/augmentations/none.yaml")
 
 
 @dataclass
@@ -211,7 +161,7 @@ class PretrainConfig(Settings):
     precision: str = setting("32-true", "Lightning's precision: 32-true; 16-mixed (float16 autocast on GPU, bfloat16 "
                              "on CPU); bf16-mixed (bfloat16 autocast, CPU and Ampere+ GPUs)",
                              choices=("32-true", "16-mixed", "bf16-mixed"))
-    compile: bool = setting(False, "torch.compile the backbone and heads in place (solo_equimod.speed): faster steps "
+    compile: bool = setting(False, "torch.compile the backbone and heads in place (solo_equimod.run.speed): faster steps "
                             "after a first, slow one; checkpoints stay interchangeable with uncompiled runs")
     channels_last: bool = setting(False, "weights and backbone inputs in channels-last (NHWC) memory order: faster "
                                   "convolutions on GPUs with tensor cores, mostly with 16-mixed / bf16-mixed")
@@ -250,7 +200,8 @@ def _missing_keys(cfg: DictConfig, prefix: str = "") -> list[str]:
 def validate(cfg: DictConfig, schema: type = PretrainConfig) -> DictConfig:
     """User config -> typed config; raises ConfigError naming the key for unknown keys, wrong
     types, missing required keys, an unknown method or objective. A pretraining config comes back
-    canonical (`objectives.compose.canonical_config`), with its run name resolved first."""
+    canonical (the objectives' `COMPONENTS.canonical`: `objectives.compose.canonical_config`), with
+    its run name resolved first."""
     try:
         merged = OmegaConf.merge(OmegaConf.structured(schema), _strip_hydra(cfg))
     except ConfigKeyError as err:
@@ -262,16 +213,17 @@ def validate(cfg: DictConfig, schema: type = PretrainConfig) -> DictConfig:
         raise ConfigError(f"missing required config key(s): {', '.join(missing)}")
     if "method" not in merged:
         return merged
-    if merged.method not in METHODS:
-        raise ConfigError(f"method={merged.method!r} is unknown; valid: {', '.join(sorted(METHODS))}")
+    components = COMPONENTS.require()
+    if merged.method not in components.methods:
+        raise ConfigError(f"method={merged.method!r} is unknown; valid: {', '.join(sorted(components.methods))}")
     merged.name = str(merged.name)  # `${method}` in a name means the method as written, alias included
-    return complete_method_kwargs(canonical_config(merged))
+    return complete_method_kwargs(components.canonical(merged))  # type: ignore[misc]
 
 
 def complete_method_kwargs(cfg: DictConfig) -> DictConfig:
     """`method_kwargs` of a canonical config checked against the method's declaration and completed
     with its defaults, so the saved config names every setting."""
-    settings = parse_settings(METHODS[cfg.method].SETTINGS, cfg.get("method_kwargs"), "method_kwargs")
+    settings = parse_settings(COMPONENTS.require().methods[cfg.method].SETTINGS, cfg.get("method_kwargs"), "method_kwargs")
     with open_dict(cfg):
         cfg.method_kwargs = dataclasses.asdict(settings)
     return cfg

@@ -27,11 +27,11 @@ from typing import Optional
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from solo_equimod import atomic
-from solo_equimod.callbacks import free_name, link_checkpoint
-from solo_equimod.checkpoints import differing_keys, scan_checkpoints
+from solo_equimod.config.saved_configs import pin_saved_config
 from solo_equimod.errors import ConfigError
-from solo_equimod.versions import pin_saved_config
+from solo_equimod.run import atomic
+from solo_equimod.run.callbacks import free_name, link_checkpoint
+from solo_equimod.run.checkpoints import differing_keys, scan_checkpoints
 
 CONFIG_FILE = "config.yaml"
 

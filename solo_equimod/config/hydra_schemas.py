@@ -15,13 +15,13 @@ from typing import Any, Mapping, Union
 
 from hydra.core.config_store import ConfigStore
 
-from solo_equimod.augment.policy import AugmentationSettings
-from solo_equimod.config import PretrainConfig
-from solo_equimod.eval.linear import LinearConfig
-from solo_equimod.methods import METHODS
-from solo_equimod.objectives import METHOD_ALIASES, OBJECTIVES
+from solo_equimod.config.components import COMPONENTS
+from solo_equimod.config.schema import PretrainConfig
 
-SCHEMAS: dict[str, type] = {"pretrain": PretrainConfig, "linear": LinearConfig}
+
+def schemas() -> dict[str, type]:
+    """A command's schema by kind: "pretrain", and those the commands registered (`COMPONENTS.schemas`)."""
+    return {"pretrain": PretrainConfig, **COMPONENTS.schemas}
 
 # What a schema node is: a declaration (a dataclass), a mapping of names to declarations (the
 # objectives), a list of one declaration (`("list", X)`), or None: a value or a free-form mapping.
@@ -29,12 +29,13 @@ Node = Union[type, Mapping[str, type], tuple[str, type], None]
 
 
 def register_schemas() -> None:
-    store = ConfigStore.instance()
-    store.store(name="pretrain_schema", node=PretrainConfig)
-    store.store(name="linear_schema", node=LinearConfig)
-    for name, objective in OBJECTIVES.items():
+    """`<kind>_schema` for each command's schema, and the groups `objectives` and `method_kwargs`."""
+    store, components = ConfigStore.instance(), COMPONENTS.require()
+    for kind, schema in schemas().items():
+        store.store(name=f"{kind}_schema", node=schema)
+    for name, objective in components.objectives.items():
         store.store(group="objectives", name=name, node=objective.SETTINGS)
-    for name, method in METHODS.items():
+    for name, method in components.methods.items():
         store.store(group="method_kwargs", name=name, node=method.SETTINGS)
 
 
@@ -44,13 +45,14 @@ def _entries(schema: type, field: str, method: Any) -> Node:
     `augmentations` a list of AugmentationSettings. None for any other field."""
     if schema is not PretrainConfig:
         return None
+    components = COMPONENTS.require()
     if field == "objectives":
-        return {name: objective.SETTINGS for name, objective in OBJECTIVES.items()}
+        return {name: objective.SETTINGS for name, objective in components.objectives.items()}
     if field == "method_kwargs":
-        base = METHOD_ALIASES.get(method, (method, ()))[0]
-        return METHODS[base].SETTINGS if base in METHODS else None
+        base = components.method_aliases.get(method, (method, ()))[0]
+        return components.methods[base].SETTINGS if base in components.methods else None
     if field == "augmentations":
-        return ("list", AugmentationSettings)
+        return ("list", components.augmentation)  # type: ignore[return-value]
     return None
 
 
@@ -58,7 +60,7 @@ def declaration_at(kind: str, key: str, method: Any = None) -> tuple[str, list[s
     """Whether the dotted `key` exists in the `kind` schema ("pretrain" or "linear"): None when it does
     (or lies below a free-form mapping such as `backbone.kwargs`), else (the section where it stops
     matching, "" for the top level; the valid keys there), from the dataclass fields."""
-    schema = SCHEMAS[kind]
+    schema = schemas()[kind]
     node: Node = schema
     parts = key.split(".")
     for i, part in enumerate(parts):

@@ -1,6 +1,6 @@
 """Load a pretraining checkpoint back into its method (config, weights, objectives' statistics),
 save a slim one (a torch file, or a safetensors file that cannot carry code: the config as JSON in
-its metadata), and find the checkpoint `auto_resume` continues from."""
+its metadata), and scan a run folder for the checkpoint `auto_resume` continues from."""
 
 from __future__ import annotations
 
@@ -11,13 +11,11 @@ from typing import Any, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-from solo_equimod import atomic
-from solo_equimod.config import ConfigError, validate
-from solo_equimod.eval.any_backbone import KEYS as FOREIGN_KEYS
-from solo_equimod.eval.any_backbone import ForeignBackbone, is_architecture, load_foreign, read_weights
+from solo_equimod.config.saved_configs import pin_saved_config
+from solo_equimod.config.schema import ConfigError
 from solo_equimod.methods import METHODS, BaseMethod
-from solo_equimod.safe_load import UnsafeCheckpointError, load_checkpoint_file
-from solo_equimod.versions import pin_saved_config
+from solo_equimod.run import atomic
+from solo_equimod.run.safe_load import UnsafeCheckpointError, load_checkpoint_file, read_weights
 
 
 def load_method(path: str | Path, map_location: str = "cpu") -> BaseMethod:
@@ -63,42 +61,6 @@ def is_own_checkpoint(path: str | Path) -> bool:
         return False
     ckpt = read_checkpoint(path) if path.suffix == ".safetensors" else load_checkpoint_file(path, mmap=True)
     return isinstance(ckpt, dict) and isinstance((ckpt.get("hyper_parameters") or {}).get("cfg"), dict)
-
-
-def load_for_eval(raw_cfg: DictConfig | dict, schema: type) -> tuple[DictConfig, BaseMethod | ForeignBackbone]:
-    """Load the model named by `pretrained_feature_extractor` and validate an evaluation config
-    against `schema`; `data.*` keys not given default to the checkpoint's pretraining data. A
-    backbone from elsewhere (`timm:NAME`, `torchvision:NAME`, or a weights file with `backbone=`;
-    `eval/any_backbone.py`) takes `weights`, `backbone` and `augmentations` from the config."""
-    path = raw_cfg.get("pretrained_feature_extractor")
-    if not path or path == "???":
-        raise ConfigError("missing required config key: pretrained_feature_extractor (a pretraining checkpoint)")
-    given = OmegaConf.to_container(raw_cfg) if isinstance(raw_cfg, DictConfig) else dict(raw_cfg)
-    foreign = {key: given.pop(key) for key in FOREIGN_KEYS if key in given}
-    if not is_architecture(path) and not Path(path).is_file():
-        raise ConfigError(f"checkpoint {path} does not exist")
-    if is_architecture(path) or foreign.get("backbone") or not is_own_checkpoint(path):
-        method: BaseMethod | ForeignBackbone = load_foreign({**foreign, "pretrained_feature_extractor": path})
-    elif foreign:
-        raise ConfigError(f"{', '.join(sorted(foreign))} describe a backbone from elsewhere; {path} is a solo-equimod "
-                          f"checkpoint, which carries its own architecture and augmentations")
-    else:
-        method = load_method(path)
-    base = OmegaConf.create({"data": OmegaConf.to_container(method.cfg.data, resolve=True)})
-    if isinstance(given.get("data"), dict):  # under Hydra the schema writes every key; its nulls are "not given"
-        given["data"] = _without_nulls(given["data"])
-    cfg = validate(OmegaConf.merge(base, OmegaConf.create(given)), schema)
-    if isinstance(method, ForeignBackbone):  # it was trained on unknown data: the evaluation's stands in
-        method.cfg.data = OmegaConf.to_container(cfg.data, resolve=True)
-    return cfg, method
-
-
-def _without_nulls(node: Any) -> Any:
-    """A config container with its null values (and mappings left empty by that) removed."""
-    if not isinstance(node, dict):
-        return node
-    kept = {key: _without_nulls(value) for key, value in node.items() if value is not None}
-    return {key: value for key, value in kept.items() if value != {}}
 
 
 def save_method(model: BaseMethod, path: str | Path, half: bool = False) -> Path:
@@ -161,9 +123,3 @@ def scan_checkpoints(run_dir: str | Path, cfg: DictConfig) -> tuple[Optional[Pat
         if best is None or key > best[0]:
             best = (key, path)
     return (None if best is None else best[1]), skipped
-
-
-def find_resume_checkpoint(run_dir: str | Path, cfg: DictConfig) -> Optional[Path]:
-    """The checkpoint `auto_resume` continues from (see `scan_checkpoints`); skipped files are
-    warned about, naming them and why."""
-    return scan_checkpoints(run_dir, cfg)[0]

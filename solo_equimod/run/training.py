@@ -10,16 +10,18 @@ from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig
 
-from solo_equimod.callbacks import AtomicCheckpointIO, NonFiniteLossGuard, StepCheckpoint
-from solo_equimod.config import validate
-from solo_equimod.data.checks import check_pretrain_data
+from solo_equimod.config.preflight import check_pretrain_config
+from solo_equimod.config.schema import validate
+from solo_equimod.data.batch import PipelineRequests
+from solo_equimod.data.checks import check_data_config, check_pretrain_data
 from solo_equimod.data.datasets import num_classes_of
 from solo_equimod.data.pretrain import PretrainDataModule
 from solo_equimod.methods import METHODS
-from solo_equimod.preflight import check_pretrain_config
-from solo_equimod.progress import progress_callback
-from solo_equimod.run_dir import RunPlan, claim_run_dir, plan_run
-from solo_equimod.speed import apply_speed_settings
+from solo_equimod.objectives.compose import pipeline_requests
+from solo_equimod.run.callbacks import AtomicCheckpointIO, NonFiniteLossGuard, StepCheckpoint
+from solo_equimod.run.progress import progress_callback
+from solo_equimod.run.run_dir import RunPlan, claim_run_dir, plan_run
+from solo_equimod.run.speed import apply_speed_settings
 
 
 def _loggers(cfg: DictConfig, run_dir: Path, csv_version: str = "csv") -> list[Logger]:
@@ -49,17 +51,27 @@ def _absolute_data_paths(cfg: DictConfig) -> None:
             cfg.data[key] = str(Path(cfg.data[key]).expanduser().resolve())
 
 
+def check_before_reading(cfg: DictConfig) -> PipelineRequests:
+    """Every check a validated pretraining config allows before a dataset is read: the declared settings
+    and the components' checks (`config.preflight`), then the data against the objectives' requests,
+    which it returns: what the data module is to produce."""
+    check_pretrain_config(cfg)
+    requests = pipeline_requests(cfg)
+    check_data_config(cfg, requests)
+    return requests
+
+
 def pretrain(raw_cfg: DictConfig) -> Path:
     """Run one pretraining; returns the path of the last checkpoint (or of the run folder).
 
     Every check that the config allows runs before a dataset is read, and every check before the
-    run folder is written (see `solo_equimod.run_dir` for the run-folder rule)."""
+    run folder is written (see `solo_equimod.run.run_dir` for the run-folder rule)."""
     cfg = validate(raw_cfg)
-    check_pretrain_config(cfg)
+    requests = check_before_reading(cfg)
     run_dir = claim_run_dir(cfg)
     _absolute_data_paths(cfg)
     pl.seed_everything(cfg.seed, workers=True)
-    datamodule = PretrainDataModule(cfg)
+    datamodule = PretrainDataModule(cfg, requests)
     check_pretrain_data(cfg, datamodule.train_set, datamodule.val_set)
     datamodule.read_ahead()
     if cfg.data.num_classes is None:
