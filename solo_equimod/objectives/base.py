@@ -19,6 +19,7 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
+from solo_equimod.config.components import COMPONENTS
 from solo_equimod.config.settings import Settings, setting
 from solo_equimod.data.batch import Batch
 from solo_equimod.errors import ConfigError
@@ -105,11 +106,11 @@ class ConditionerSettings(Settings):
 
     def check(self, cfg: DictConfig) -> None:
         """The method must build its projector with `conditioned` and feed it `head_inputs`."""
-        from solo_equimod.methods import BASE_METHODS, METHODS  # here, not at import: methods import objectives
-
-        method = METHODS.get(cfg.method)
+        components = COMPONENTS.require()  # the methods, which sit above the objectives
+        method = components.methods.get(cfg.method)
         if method is not None and not method.CONDITIONED_HEADS:
-            able = sorted(name for name, cls in BASE_METHODS.items() if cls.CONDITIONED_HEADS)
+            able = sorted(name for name, cls in components.methods.items()
+                          if cls.CONDITIONED_HEADS and name not in components.method_aliases)
             raise ConfigError(f"method={cfg.method!r} has no projector that can be conditioned on the views' "
                               f"parameters; use one of: {', '.join(able)}")
 
