@@ -7,7 +7,7 @@ subclass; the script used that API, so it left with it).
 The reference holds old-form configs (`method: simclr_equimod`, `method_kwargs.equimod`, no
 `config_version`) and old-form weights (`equimod.*`), so this also checks that both are still read,
 and that a config saved before version 2 keeps its meaning: per-view BatchNorm batches in the heads,
-the perceptron parameter encoder, affine last BNs (`versions.pin_saved_config`).
+the perceptron parameter encoder, affine last BNs (`config.saved_configs.pin_saved_config`).
 
 Features and gradients are compared at `assert_close`'s float32 tolerances, not bit for bit: float32
 convolution kernels sum in an order that depends on the CPU's instruction set, so the same code gives

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Callable
 
 from benchmarks import import_graph
 from solo_equimod.floors import floor_of
@@ -21,8 +20,11 @@ def naive_edges(root: Path) -> set[tuple[str, str, bool]]:
     """(importer, imported, unindented) read line by line: `from a import b` is `a.b` when a file or
     folder `a/b` exists, else `a`; a parenthesised name list is read up to its `)`."""
     package = root.name
-    exists: Callable[[str], bool] = lambda dotted: (root.parent / (dotted.replace(".", "/") + ".py")).is_file() or \
-        (root.parent / dotted.replace(".", "/") / "__init__.py").is_file()
+
+    def exists(dotted: str) -> bool:
+        path = root.parent / dotted.replace(".", "/")
+        return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
     edges = set()
     for path in root.rglob("*.py"):
         parts = list(path.relative_to(root.parent).with_suffix("").parts)

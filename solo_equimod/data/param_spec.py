@@ -13,8 +13,6 @@ from solo_equimod.augment.policy import layout_for, policies_from_config
 from solo_equimod.config.choices import VIEW_DATASETS
 from solo_equimod.data.views3d import group_spec
 
-RELATIVE_TO: tuple[str, ...] = ("original", "first_view")
-
 
 @dataclass(frozen=True)
 class ParamSpec:

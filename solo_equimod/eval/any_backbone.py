@@ -42,7 +42,6 @@ ARCHITECTURES = ("timm", "torchvision")
 # command-line keys of a backbone from elsewhere, taken out before the evaluation's own schema is checked
 KEYS = ("backbone", "weights", "augmentations")
 DEFAULT_AUGMENTATIONS = "cifar/simclr"
-LAYOUTS = ("plain", "solo-learn", "lightly")
 
 
 @dataclass

@@ -35,7 +35,6 @@ from solo_equimod.eval.objects import (
 from solo_equimod.methods import BaseMethod
 from solo_equimod.objectives.base import PredictsViews
 
-PRE_MODES: tuple[str, ...] = ("train-train", "val-val", "val-(train+val)")
 HITS: tuple[int, ...] = (1, 2, 5, 10)
 
 
