@@ -19,7 +19,8 @@ from omegaconf import OmegaConf
 
 from solo_equimod.augment import ViewParams, layout_for, policies_from_config
 from solo_equimod.config.hydra_schemas import register_schemas
-from solo_equimod.config.schema import ConfigError, validate
+from solo_equimod.config.schema import validate
+from solo_equimod.errors import ConfigError
 from solo_equimod.eval.knn import run_knn
 from solo_equimod.eval.linear import run_linear
 from solo_equimod.eval.sensitivity import run_sensitivity

@@ -279,7 +279,7 @@ def test_bad_settings_are_refused_before_anything_is_written(method, overrides, 
 def test_equivariance_measures_refuse_and_name_the_ones_that_apply(tmp_path):
     """CASSLE's head predicts no view's embedding from another's, so Eq. 5 / 6 do not apply; the
     backbone-only measures (sensitivity, kNN, linear) do, and the message says so."""
-    from solo_equimod.config.schema import ConfigError
+    from solo_equimod.errors import ConfigError
     from solo_equimod.eval.equivariance import require_view_predictor
 
     model = METHODS["simclr"](_cfg("simclr", tmp_path))

@@ -21,7 +21,8 @@ from omegaconf import DictConfig
 from torch._dynamo.utils import counters
 
 from solo_equimod.config.preflight import check_pretrain_config
-from solo_equimod.config.schema import ConfigError, validate
+from solo_equimod.config.schema import validate
+from solo_equimod.errors import ConfigError
 from solo_equimod.methods import METHODS, BaseMethod
 from solo_equimod.run.checkpoints import load_method
 from solo_equimod.run.speed import apply_speed_settings, networks

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from solo_equimod.config.hydra_schemas import register_schemas
-from solo_equimod.config.schema import ConfigError, validate
+from solo_equimod.config.schema import validate
+from solo_equimod.errors import ConfigError
 from solo_equimod.objectives import METHOD_ALIASES
 from solo_equimod.run.training import check_before_reading, pretrain
 from tests.conftest import REPO, tiny_pretrain_cfg

@@ -13,7 +13,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from solo_equimod.config.hydra_schemas import register_schemas
-from solo_equimod.config.schema import ConfigError
+from solo_equimod.errors import ConfigError
 from solo_equimod.eval.__main__ import main as eval_cli
 from solo_equimod.eval.knn import run_knn
 from solo_equimod.eval.linear import LinearConfig, run_linear

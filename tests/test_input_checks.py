@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 import solo_equimod.run.training as training
-from solo_equimod.config.schema import ConfigError
+from solo_equimod.errors import ConfigError
 from solo_equimod.run.training import pretrain
 
 from .conftest import tiny_pretrain_cfg, write_image_folder

@@ -21,9 +21,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from solo_equimod.config.hydra_schemas import register_schemas
-from solo_equimod.config.schema import ConfigError, validate
+from solo_equimod.config.schema import validate
 from solo_equimod.config.settings import setting
 from solo_equimod.data.batch import Batch
+from solo_equimod.errors import ConfigError
 from solo_equimod.losses.equimod import equimod_loss
 from solo_equimod.methods import METHODS
 from solo_equimod.objectives import OBJECTIVES, Features, Objective, ObjectiveContext

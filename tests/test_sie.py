@@ -219,7 +219,7 @@ def test_baselines_train_on_the_factor_bench_with_group_elements(tmp_path: Path,
 
 def test_sie_refuses_data_without_group_elements(tmp_path: Path) -> None:
     from solo_equimod.config.preflight import check_pretrain_config
-    from solo_equimod.config.schema import ConfigError
+    from solo_equimod.errors import ConfigError
     from tests.conftest import tiny_pretrain_cfg
 
     cfg = validate(tiny_pretrain_cfg("sie", tmp_path))
@@ -229,7 +229,7 @@ def test_sie_refuses_data_without_group_elements(tmp_path: Path) -> None:
 
 
 def test_augmentations_on_renderings_are_refused_before_any_write(tmp_path: Path) -> None:
-    from solo_equimod.config.schema import ConfigError
+    from solo_equimod.errors import ConfigError
     from tests.conftest import tiny_pretrain_cfg
 
     cfg = tiny_pretrain_cfg("simclr", tmp_path, **{"data.dataset": "factors3d"})  # BYOL's policy: crops, jitter...

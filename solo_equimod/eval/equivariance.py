@@ -34,9 +34,10 @@ from solo_equimod.augment import ParamLayout, ViewPolicy, layout_for, policies_f
 from solo_equimod.augment.apply import apply_view_params
 from solo_equimod.augment.pipeline import OriginalView, to_uint8_tensor
 from solo_equimod.augment.sampler import sample_view
-from solo_equimod.config.schema import ConfigError, DataConfig
+from solo_equimod.config.schema import DataConfig
 from solo_equimod.data.datasets import DATASET_INFO
 from solo_equimod.data.pretrain import build_split, original_view
+from solo_equimod.errors import ConfigError
 from solo_equimod.eval.loading import load_for_eval
 from solo_equimod.eval.plots import bar_chart
 from solo_equimod.eval.reports import method_label, report_path

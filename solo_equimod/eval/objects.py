@@ -14,10 +14,11 @@ import torch
 from omegaconf import DictConfig
 
 from solo_equimod.config.choices import VIEW_DATASETS
-from solo_equimod.config.schema import ConfigError, DataConfig
+from solo_equimod.config.schema import DataConfig
 from solo_equimod.data.datasets import DATASET_INFO
 from solo_equimod.data.pretrain import build_split
 from solo_equimod.data.views3d import ObjectViews, view_tensor
+from solo_equimod.errors import ConfigError
 from solo_equimod.eval.plots import bar_chart
 from solo_equimod.eval.reports import method_label, report_path
 from solo_equimod.methods import BaseMethod

@@ -12,7 +12,7 @@ from typing import Any, Optional
 from omegaconf import DictConfig, OmegaConf
 
 from solo_equimod.config.saved_configs import pin_saved_config
-from solo_equimod.config.schema import ConfigError
+from solo_equimod.errors import ConfigError
 from solo_equimod.methods import METHODS, BaseMethod
 from solo_equimod.run import atomic
 from solo_equimod.run.safe_load import UnsafeCheckpointError, load_checkpoint_file, read_weights
