@@ -20,7 +20,7 @@ from solo_equimod.run.safe_load import UnsafeCheckpointError, load_checkpoint_fi
 
 def load_method(path: str | Path, map_location: str = "cpu") -> BaseMethod:
     """Rebuild the method a checkpoint was trained with, from the resolved config it carries: an
-    older config keeps the defaults it was trained with (`versions.pin_saved_config`), and weights
+    older config keeps the defaults it was trained with (`config.saved_configs.pin_saved_config`), and weights
     from before objectives existed are read as their objectives'."""
     path = Path(path)
     if not path.is_file():
