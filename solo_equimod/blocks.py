@@ -118,9 +118,9 @@ def make_objective(name: str, features_dim: int, policies: Sequence[ViewPolicy],
                    gather_distributed: bool = False, **settings: Any) -> Objective:
     """Objective `name` (one of `OBJECTIVES`) with keyword `settings` over its declared defaults (an
     unknown or invalid one is a ConfigError naming it, `python -m solo_equimod.reference NAME` lists
-    them). `policies`: the two views' policies; `dataset`: whose mean/std the objective's own views
-    use (`custom`: ImageNet's); `batch_size`: images per step (CARE checks its chunks against it);
-    `embed`: the invariance head z = embed(h) (CARE's `head="method"`)."""
+    them). `policies`: the two views' policies; `dataset`: whose mean/std the objective's per-image
+    inputs use (rotation, transform prediction; `custom`: ImageNet's); `batch_size`: images per step
+    (CARE checks its chunks against it); `embed`: the invariance head z = embed(h) (CARE's `head="method"`)."""
     cfg = OmegaConf.create({"method": "custom", "data": {"dataset": dataset},
                             "augmentations": [policy_entry(p) for p in policies],
                             "optimizer": {"batch_size": batch_size}})
