@@ -4,6 +4,7 @@
 
 - `ViewPolicy`: how one view is drawn (crop, flip, colour jitter, grayscale, blur, solarize);
 - `ParamViews`: per image, for any image dataset: `image -> (views, params)` (and the original);
+- `normalize`: uint8 images -> the normalised float input of a backbone;
 - `BatchedViews`: a uint8 batch on any device -> `(views, params)` at once;
 - `make_objective(name, features_dim, policies, **settings)`: EquiMod, CARE, AugSelf, rotation or
   transform prediction as a module, called as `objective(batch, feats)` on the batch's named inputs
@@ -42,22 +43,26 @@ IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 class ParamViews:
     """A dataset transform: image (PIL or uint8 CHW tensor) -> `(views, params)`, one normalised view
     and one raw Appendix A.1 parameter vector per policy; `(views, params, original)` with
-    `original=True` (EquiMod predicts the views from the un-augmented image). Pass it as any
-    torchvision dataset's `transform`."""
+    `original=True` (EquiMod predicts the views from the un-augmented image), the original normalised,
+    or as uint8 levels with `original_levels=True` (CARE makes its views from them on the device; then
+    `normalize` what you encode). Pass it as any torchvision dataset's `transform`."""
 
     def __init__(self, policies: Sequence[ViewPolicy], mean: Sequence[float] = IMAGENET_MEAN,
                  std: Sequence[float] = IMAGENET_STD, original: bool = False,
                  original_view: OriginalView = OriginalView(),
-                 extras: Mapping[str, Callable[[torch.Tensor], Any]] | None = None) -> None:
+                 extras: Mapping[str, Callable[[torch.Tensor], Any]] | None = None,
+                 original_levels: bool = False) -> None:
         self.pipeline = ParamPretrainTransform(policies, mean, std, original_view, with_original=original,
                                                extras=extras)
         self.layout: ParamLayout = self.pipeline.layout
-        self.with_original = original
+        self.with_original, self.original_levels = original, original_levels
 
     def __call__(self, image: Image.Image | torch.Tensor) -> tuple[Any, ...]:
         sample = self.pipeline(image)
         out = (sample["views"], sample["params"])
-        out += (sample["original"],) if self.with_original else ()
+        if self.with_original:  # the pipeline's original is uint8 levels
+            original = sample["original"]
+            out += (original if self.original_levels else self.pipeline.normalize(original),)
         return out + ((sample["extras"],) if self.pipeline.extras else ())
 
     def sample_param_vectors(self, image_sizes: Sequence[tuple[int, int]], count: int, seed: int = 0) -> torch.Tensor:
@@ -113,9 +118,9 @@ def make_objective(name: str, features_dim: int, policies: Sequence[ViewPolicy],
                    gather_distributed: bool = False, **settings: Any) -> Objective:
     """Objective `name` (one of `OBJECTIVES`) with keyword `settings` over its declared defaults (an
     unknown or invalid one is a ConfigError naming it, `python -m solo_equimod.reference NAME` lists
-    them). `policies`: the two views' policies; `dataset`: whose mean/std the objective's own views
-    use (`custom`: ImageNet's); `batch_size`: images per step (CARE checks its chunks against it);
-    `embed`: the invariance head z = embed(h) (CARE's `head="method"`)."""
+    them). `policies`: the two views' policies; `dataset`: whose mean/std the objective's per-image
+    inputs use (rotation, transform prediction; `custom`: ImageNet's); `batch_size`: images per step
+    (CARE checks its chunks against it); `embed`: the invariance head z = embed(h) (CARE's `head="method"`)."""
     cfg = OmegaConf.create({"method": "custom", "data": {"dataset": dataset},
                             "augmentations": [policy_entry(p) for p in policies],
                             "optimizer": {"batch_size": batch_size}})
@@ -141,5 +146,5 @@ def prepare_objective(objective: Objective, views: ParamViews, image_sizes: Sequ
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "OBJECTIVES", "BatchedViews", "CARELoss", "EquiModLoss",
            "HypernetPredictor", "Objective", "OriginalView", "ParamLayout", "ParamNormalizer", "ParamViews",
-           "SIELoss", "ViewPolicy", "augself_head", "equivariance_head", "make_objective", "param_encoder",
-           "policy_entry", "prepare_objective", "rotation_head", "sie_projector"]
+           "SIELoss", "ViewPolicy", "augself_head", "equivariance_head", "make_objective", "normalize",
+           "param_encoder", "policy_entry", "prepare_objective", "rotation_head", "sie_projector"]

@@ -1,7 +1,9 @@
 """The CARE objective: every image of a chunk got the same pair of transformations (re-applied per
 image with torchvision from the returned parameters), one pair per chunk or per step, the rows kept,
-the heads, the two views in BatchNorm batches of their own, the loss going down on a fixed batch
-(SimCLR and MoCo-v2), and a model with CARE pickling with its head bound to itself."""
+the heads, the two views in BatchNorm batches of their own, the loss equal to the old path's (the
+loaders' normalised original turned back into uint8 levels, re-implemented naively here), the loss
+going down on a fixed batch (SimCLR and MoCo-v2), and a model with CARE pickling with its head bound
+to itself."""
 
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from solo_equimod.augment.apply import apply_view_params
-from solo_equimod.augment.pipeline import normalize
+from solo_equimod.augment.batched import apply_batch
+from solo_equimod.augment.sampler import sample_views
 from solo_equimod.config.preflight import check_pretrain_config
 from solo_equimod.config.schema import validate
 from solo_equimod.data.datasets import DATASET_INFO
@@ -38,11 +41,9 @@ def _model(tmp_path: Path, method: str = "simclr", **care: object) -> BaseMethod
 
 
 def _batch(model: BaseMethod, n: int) -> tuple[dict, torch.Tensor]:
-    """A fixed batch whose original is the loaders' normalisation of known uint8 images."""
+    """A fixed batch whose original is known uint8 images, as every loader delivers it."""
     images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
-    info = DATASET_INFO[model.cfg.data.dataset]
-    original = torch.stack([normalize(img, info.mean, info.std) for img in images])
-    return fixed_batch(model.cfg, n) | {"original": original}, images
+    return fixed_batch(model.cfg, n) | {"original": images}, images
 
 
 @pytest.mark.parametrize("pairs", ["per_chunk", "per_step"])
@@ -50,30 +51,60 @@ def test_every_image_of_a_chunk_got_the_same_transformation(tmp_path: Path, pair
     model = _model(tmp_path, pairs=pairs)
     care = model.objectives["care"]
     batch, images = _batch(model, 18)  # chunks of 18 // 4 = 4 images, the last 2 images dropped
-    derived = care.derive(batch)["care"]
-    info = DATASET_INFO[model.cfg.data.dataset]
-    scale = 255 * min(info.std)  # one uint8 level in normalised units is at most 1 / scale
+    derived = care.derive(batch)["extras"]["care"]
     for key, params in zip(("view1", "view2"), derived["params"]):
-        views = derived[key]
-        assert views.shape == (16, 3, 32, 32) and len(params) == 16
+        views = derived[key].float()
+        assert derived[key].dtype == torch.uint8 and views.shape == (16, 3, 32, 32) and len(params) == 16
         rows = [params.row(i) for i in range(16)]
         first = {int(g): rows[i] for i, g in reversed(list(enumerate(derived["groups"])))}
         assert all(rows[i] == first[int(g)] for i, g in enumerate(derived["groups"]))  # one draw per group
         assert len({rows[0], rows[4], rows[8], rows[12]}) == (4 if pairs == "per_chunk" else 1)
         for i in range(16):  # re-applied per image by torchvision from the returned parameters
-            ref = normalize(apply_view_params(images[i], rows[i], care.policy), info.mean, info.std)
-            diff = (views[i] - ref).abs()
-            assert diff.mean() <= 1 / scale and diff.max() <= 8 / scale, (key, i)
+            diff = (views[i] - apply_view_params(images[i], rows[i], care.policy).float()).abs()
+            assert diff.mean() <= 1 and diff.max() <= 8, (key, i)  # in uint8 levels
         if pairs == "per_chunk":  # a negative control: another chunk's parameters do not reproduce the view
-            other = normalize(apply_view_params(images[0], rows[4], care.policy), info.mean, info.std)
-            assert (views[0] - other).abs().mean() > 10 / scale
+            assert (views[0] - apply_view_params(images[0], rows[4], care.policy).float()).abs().mean() > 10
     assert not torch.equal(derived["view1"], derived["view2"])  # t1 and t2 are two draws
+
+
+def _naive_care_loss(z1: torch.Tensor, z2: torch.Tensor, chunks: int) -> torch.Tensor:
+    """Mean over chunks of 2 * mean over rows of sum_{j != i} (G1[i, j] - G2[i, j])^2, G = Z Z^T, by loops."""
+    size = z1.shape[0] // chunks
+    per_chunk = []
+    for c in range(chunks):
+        a, b = z1[c * size:(c + 1) * size], z2[c * size:(c + 1) * size]
+        rows = [sum((a[i] @ a[j] - b[i] @ b[j]) ** 2 for j in range(size) if j != i) for i in range(size)]
+        per_chunk.append(2 * torch.stack(rows).mean())
+    return torch.stack(per_chunk).mean()
+
+
+@pytest.mark.parametrize("pairs", ["per_chunk", "per_step"])
+def test_loss_equals_the_old_round_trip_path(tmp_path: Path, pairs: str) -> None:
+    """The batch stage (views from the uint8 original, normalised once) gives the loss of the old path,
+    re-implemented here: the loaders normalised the original, CARE turned it back into uint8 levels with
+    the dataset's statistics, drew and applied its views and normalised them again."""
+    model = _model(tmp_path, pairs=pairs)
+    care, info = model.objectives["care"], DATASET_INFO[model.cfg.data.dataset]
+    batch, images = _batch(model, 18)  # chunks of 4 rows, the last 2 rows dropped
+    torch.manual_seed(5)
+    loss = model.ssl_step(batch)[0]["care_loss"]
+
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (info.mean, info.std))
+    loader_original = (images.float() / 255 - mean) / std  # what the loaders delivered before
+    levels = ((loader_original * std + mean) * 255).round().clamp(0, 255).to(torch.uint8)[:16]  # CARE's round trip
+    groups = torch.arange(16) // 4 if pairs == "per_chunk" else torch.zeros(16, dtype=torch.long)
+    size = torch.full((16,), 32)
+    torch.manual_seed(5)  # the stage is the step's first draw
+    drawn = [sample_views(care.policy, size, size, groups=groups) for _ in range(2)]
+    views = [(apply_batch(levels, p, care.policy).float() / 255 - mean) / std for p in drawn]
+    z1, z2 = (F.normalize(model.projector(model.backbone(v)), dim=1) for v in views)  # each view a batch of its own
+    torch.testing.assert_close(loss, _naive_care_loss(z1, z2, 4), rtol=1e-4, atol=1e-6)
 
 
 def test_images_per_process_and_too_many_chunks(tmp_path: Path) -> None:
     model = _model(tmp_path, chunks=2, images_per_process=8)
     batch, _ = _batch(model, 16)
-    assert model.objectives["care"].derive(batch)["care"]["view1"].shape[0] == 8
+    assert model.objectives["care"].derive(batch)["extras"]["care"]["view1"].shape[0] == 8
     cfg = validate(_model(tmp_path, chunks=8, images_per_process=8).cfg)
     with pytest.raises(ConfigError, match=r"objectives.care.chunks=8 splits the 8 images of a process's batch "
                                           r"\(optimizer.batch_size=16, objectives.care.images_per_process=8\) into "

@@ -226,7 +226,7 @@ def test_composes_with_equimod(tmp_path):
     torch.manual_seed(0)
     model = METHODS["simclr"](_cfg("simclr", tmp_path, **{"objectives.equimod.weight": 1.0}))
     batch = _training_batch(model.cfg)
-    batch["original"] = torch.randn(16, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    batch["original"] = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
     losses = train_on_fixed_batch(model, batch, steps=15)
     assert isinstance(model.projector, ConditionedHead)
     for term in ("loss", "simclr_loss", "equimod_loss"):

@@ -61,7 +61,7 @@ def _batch(param_dim: int, lo: int, hi: int) -> Batch:
     n = WORLD * PER_RANK
     views = [torch.randn(n, 3, 32, 32, generator=gen) for _ in range(2)]
     params = [torch.rand(n, param_dim, generator=gen) * 30 for _ in range(2)]
-    original = torch.randn(n, 3, 32, 32, generator=gen)
+    original = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=gen)
     return {"index": torch.arange(lo, hi), "views": [v[lo:hi] for v in views], "params": [p[lo:hi] for p in params],
             "image_size": torch.full((hi - lo, 2), 32), "original": original[lo:hi],
             "target": torch.zeros(hi - lo, dtype=torch.long), "extras": {}}

@@ -74,7 +74,7 @@ def _dali_originals(root: Path, **kwargs: object) -> dict[str, np.ndarray]:
     out = {}
     for batch in loader:
         for b, i in enumerate(batch["index"].tolist()):
-            out[Path(loader.files[i]).name] = (batch["original"][b] * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+            out[Path(loader.files[i]).name] = batch["original"][b].permute(1, 2, 0).numpy()
     return out
 
 

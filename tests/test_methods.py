@@ -32,7 +32,8 @@ def fixed_batch(cfg, n=16) -> dict:
     dim = layout_for(policies_from_config(cfg.augmentations)).dim
     return {"index": torch.arange(n), "views": [torch.randn(n, 3, 32, 32, generator=g) for _ in range(2)],
             "params": [torch.randn(n, dim, generator=g) for _ in range(2)], "image_size": torch.full((n, 2), 32),
-            "original": torch.randn(n, 3, 32, 32, generator=g), "target": torch.randint(0, 10, (n,), generator=g),
+            "original": torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g),
+            "target": torch.randint(0, 10, (n,), generator=g),
             "extras": {}}
 
 
@@ -69,7 +70,7 @@ def test_equimod_uses_the_parameters(tmp_path):
     model = METHODS["simclr_equimod"](cfg).eval()
     batch = fixed_batch(cfg)
     equimod = model.objectives["equimod"]
-    z_o = equimod.embed(model.backbone(batch["original"]))
+    z_o = equimod.embed(model.backbone(model.batch_stage(batch)["original"]))  # the original, normalised
     assert not torch.allclose(equimod.predict(z_o, batch["params"][0]), equimod.predict(z_o, batch["params"][1]))
     z_other = equimod.embed(model.backbone(batch["views"][0]))
     assert not torch.allclose(equimod.predict(z_o, batch["params"][0]), equimod.predict(z_other, batch["params"][0]))

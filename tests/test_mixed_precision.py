@@ -84,15 +84,16 @@ def test_param_normalizer_under_autocast_is_float32_and_unchanged(dtype: torch.d
 
 
 def test_care_views_drawn_under_autocast_equal_those_without(tmp_path: Path) -> None:
-    """CARE's `derive` inside a `16-mixed` step (bf16 autocast on CPU): the same draw gives the same views."""
+    """The batch stage (CARE's `derive`, then the normalisation) inside a `16-mixed` step (bf16 autocast on
+    CPU): the same draw gives the same float32 views."""
     cfg = tiny_pretrain_cfg("simclr", tmp_path, augmentations=CARE_POLICY, head_width=32,
                             **{"data.num_classes": 10, "objectives": {"care": {"chunks": 4}}})
     model = METHODS["simclr"](cfg)
-    care, (batch, _) = model.objectives["care"], _batch(model, 16)
+    batch, _ = _batch(model, 16)
     torch.manual_seed(7)
-    reference = care.derive(batch)["care"]
+    reference = model.batch_stage(batch)["extras"]["care"]
     torch.manual_seed(7)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        mixed = care.derive(batch)["care"]
+        mixed = model.batch_stage(batch)["extras"]["care"]
     for key in ("view1", "view2"):
         assert mixed[key].dtype == torch.float32 and torch.equal(mixed[key], reference[key]), key

@@ -24,6 +24,7 @@ from solo_equimod.config.hydra_schemas import register_schemas
 from solo_equimod.config.schema import validate
 from solo_equimod.config.settings import setting
 from solo_equimod.data.batch import Batch
+from solo_equimod.data.datasets import DATASET_INFO
 from solo_equimod.errors import ConfigError
 from solo_equimod.losses.equimod import equimod_loss
 from solo_equimod.methods import METHODS
@@ -99,7 +100,10 @@ def test_total_is_the_method_loss_plus_weighted_objectives_computed_by_hand(meth
     # one backbone call per input shape: views and original (32 px) together, the grey copy (16 px) alone
     assert calls == [(48, 3, 32, 32), (16, 3, 16, 16)]
 
-    views, original, gray = batch["views"], batch["original"], batch["extras"]["gray_match_image"]
+    views, gray = batch["views"], batch["extras"]["gray_match_image"]
+    info = DATASET_INFO[model.cfg.data.dataset]
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (info.mean, info.std))
+    original = (batch["original"].float() / 255 - mean) / std  # the uint8 original normalised, by hand
     with torch.no_grad():  # by hand, in the same BatchNorm batches
         h0, h1, h_o = model.backbone(torch.cat([*views, original])).chunk(3)
         h_g = model.backbone(gray)

@@ -16,7 +16,7 @@ from lightly.models.modules import SimCLRProjectionHead
 from torch import nn
 from torch.utils.data import DataLoader
 
-from solo_equimod.blocks import ParamViews, ViewPolicy, make_objective
+from solo_equimod.blocks import ParamViews, ViewPolicy, make_objective, normalize
 
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 POLICY = ViewPolicy(crop_size=32, crop_min_scale=0.08, saturation=0.4)  # official cifar10 SimCLR views
@@ -34,9 +34,9 @@ class SimCLRCARE(nn.Module):
 
     def forward(self, views: list[torch.Tensor], original: torch.Tensor):
         z0, z1 = self.projection_head(self.backbone(torch.cat(views))).chunk(2)
-        batch = {"original": original}
-        batch["extras"] = self.care.derive(batch)  # the chunked views, made on the device
-        feats = {f"extras.care.{v}": self.backbone(batch["extras"]["care"][v]) for v in ("view1", "view2")}
+        batch = self.care.derive({"original": original})  # the chunked views, uint8, made on the device
+        feats = {f"extras.care.{v}": self.backbone(normalize(batch["extras"]["care"][v], CIFAR_MEAN, CIFAR_STD))
+                 for v in ("view1", "view2")}
         return z0, z1, self.care(batch, feats)["loss"]
 
 
@@ -47,7 +47,7 @@ def cifar10(transform: ParamViews) -> torch.utils.data.Dataset:
 def main(make_dataset=cifar10, epochs: int = 10, batch_size: int = 256, max_steps: int | None = None,
          device: str = "cuda" if torch.cuda.is_available() else "cpu") -> tuple[nn.Module, list[float]]:
     model = SimCLRCARE(batch_size).to(device)
-    transform = ParamViews([POLICY, POLICY], CIFAR_MEAN, CIFAR_STD, original=True)
+    transform = ParamViews([POLICY, POLICY], CIFAR_MEAN, CIFAR_STD, original=True, original_levels=True)
     dataloader = DataLoader(make_dataset(transform), batch_size=batch_size, shuffle=True, drop_last=True)
     criterion = NTXentLoss(temperature=0.5)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.06)

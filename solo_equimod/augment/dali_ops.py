@@ -202,10 +202,9 @@ def make_view(
     )
 
 
-def make_original(
-    image: DataNode, original: OriginalView, feed: Mapping[str, DataNode], mean: Sequence[float], std: Sequence[float]
-) -> DataNode:
-    """The un-augmented view: torchvision's Resize(shorter side) + CenterCrop, normalised."""
+def make_original(image: DataNode, original: OriginalView, feed: Mapping[str, DataNode]) -> DataNode:
+    """The un-augmented view: torchvision's Resize(shorter side) + CenterCrop, as uint8 CHW levels
+    (the method's batch stage normalises it, `methods/batch_stage.py`)."""
     if original.resize is not None:
         image = fn.resize(image, size=feed["size"], antialias=True, interp_type=types.INTERP_LINEAR)
     if original.center_crop is not None:
@@ -213,6 +212,4 @@ def make_original(
             image, feed["anchor"], feed["shape"], axis_names="WH", normalized_anchor=False,
             normalized_shape=False, out_of_bounds_policy="pad",
         )
-    return fn.crop_mirror_normalize(
-        image, mean=[255.0 * m for m in mean], std=[255.0 * s for s in std], output_layout="CHW", dtype=types.FLOAT,
-    )
+    return fn.transpose(image, perm=[2, 0, 1])

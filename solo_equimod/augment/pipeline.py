@@ -70,7 +70,8 @@ class ParamPretrainTransform:
 
     Returns one sample of a `Batch` (`solo_equimod.data.batch`): `views` and `params` (lists of
     normalised float views and float32 vectors of `self.layout.dim` components, one per view),
-    `image_size` (height, width), the normalised `original` when `with_original`, each view's
+    `image_size` (height, width), the `original` as uint8 levels when `with_original` (objectives make
+    inputs from it on the training device; the method's batch stage normalises it), each view's
     `color_shift` (its channels' means before minus after colour jitter, `apply.color_shift`) when
     `with_color_shift`, and `extras`: each of `extras`' transforms applied to the uint8 image.
     """
@@ -110,7 +111,7 @@ class ParamPretrainTransform:
         sample = {"views": views, "params": params, "image_size": torch.tensor([height, width]),
                   "extras": {name: make(img) for name, make in self.extras.items()}}
         if self.with_original:
-            sample["original"] = self.normalize(self.original(img))
+            sample["original"] = self.original(img)
         if self.with_color_shift:
             sample["color_shift"] = shifts
         return sample

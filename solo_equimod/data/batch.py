@@ -12,11 +12,13 @@ from torch.utils.data import Dataset
 class Batch(TypedDict, total=False):
     """One pretraining batch of B images.
 
-    `views` has >= 2 entries, each (B, 3, h_k, w_k) (views may differ in size, e.g. multi-crop);
-    `params[k]` holds the raw Appendix A.1 vectors of `views[k]`, (B, D); `image_size` is each
-    input image's (height, width), (B, 2); `original` (B, 3, H, W) and `color_shift[k]` (B, 3),
-    each channel's mean in [0, 1] before minus after the colour jitter of `views[k]`, are present
-    only when an objective asks for them; `extras` holds the named inputs objectives asked the pipeline for."""
+    `views` has >= 2 entries, each (B, 3, h_k, w_k) normalised (views may differ in size, e.g.
+    multi-crop); `params[k]` holds the raw Appendix A.1 vectors of `views[k]`, (B, D); `image_size` is
+    each input image's (height, width), (B, 2); `original` (B, 3, H, W) uint8 levels (objectives make
+    inputs from it on the training device; the method's batch stage normalises it where it is encoded)
+    and `color_shift[k]` (B, 3), each channel's mean in [0, 1] before minus after the colour jitter of
+    `views[k]`, are present only when an objective asks for them; `extras` holds the named inputs
+    objectives asked the pipeline for."""
 
     index: torch.Tensor
     views: list[torch.Tensor]
@@ -57,6 +59,14 @@ def batch_input(batch: Batch, key: str) -> Any:
             value = value[part]
         return value
     return batch[key]  # type: ignore[literal-required]
+
+
+def with_input(batch: Batch, key: str, value: Any) -> Batch:
+    """A copy of `batch` whose entry named `key` (as `batch_input` reads it) is `value`; `batch` is unchanged."""
+    head, _, rest = key.partition(".")
+    if not rest:
+        return {**batch, key: value}  # type: ignore[misc]
+    return {**batch, head: with_input(batch[head], rest, value)}  # type: ignore[literal-required, misc]
 
 
 class LabelledDataset(Dataset):

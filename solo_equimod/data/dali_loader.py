@@ -240,7 +240,7 @@ def _build_pipeline(spec: _PipelineSpec, feeder: _Feeder) -> "Pipeline":
         if not spec.with_original:
             return (fed["index"], *views, *params)
         original_feed = {name.removeprefix("original_"): node for name, node in fed.items() if name.startswith("original_")}
-        original = make_original(image, spec.original, original_feed, spec.mean, spec.std)
+        original = make_original(image, spec.original, original_feed)
         return (fed["index"], *views, *params, original)
 
     pipe = pretrain_pipeline(

@@ -173,7 +173,7 @@ class TensorPretrainLoader:
                         "image_size": torch.stack([heights, widths], 1).to(device),
                         "target": self.targets[index], "extras": self._extras(images, generator)}
         if self.with_original:
-            batch["original"] = normalize(self.original(images), self.mean, self.std)
+            batch["original"] = self.original(images)  # uint8 levels: the method's batch stage normalises it
         if self.with_color_shift:
             batch["color_shift"] = shifts
         return batch

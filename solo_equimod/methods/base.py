@@ -1,8 +1,9 @@
 """Base LightningModules: one backbone, an invariance loss, the objectives composed onto it, an
 online linear classifier.
 
-A step takes a named `Batch` (`solo_equimod.data.batch`), encodes every input that the method or an
-objective asks for once (`encode_batch`), and returns the method's loss plus
+A step takes a named `Batch` (`solo_equimod.data.batch`), lets the batch stage make the objectives'
+inputs from the uint8 original and normalise every input once (`methods/batch_stage.py`), encodes
+every input that the method or an objective asks for once (`encode_batch`), and returns the method's loss plus
 `sum_k weight_k * objective_k` (`ssl_step`). Subclasses implement `invariance_step(view_feats, batch)`.
 """
 
@@ -22,7 +23,9 @@ from solo_equimod.backbones import FeatureMapTap, build_backbone
 from solo_equimod.config.defaults_version import CONFIG_VERSION
 from solo_equimod.config.settings import Settings, parse_settings, setting
 from solo_equimod.data.batch import Batch, LabelledBatch, batch_input
+from solo_equimod.data.datasets import DATASET_INFO
 from solo_equimod.heads import HEAD_BATCHES
+from solo_equimod.methods.batch_stage import BatchStage
 from solo_equimod.objectives import OBJECTIVES, HeadConditioner, PredictsViews, PredictsViewsFromExample
 from solo_equimod.objectives.base import Features, ObjectiveContext
 from solo_equimod.objectives.compose import build_objectives, canonical_config, legacy_prefixes
@@ -81,6 +84,8 @@ class BaseMethod(pl.LightningModule):
         embed = None if conditioned else getattr(self, "embed", None)
         context = ObjectiveContext(cfg, self.features_dim, self.gather_distributed, embed)
         self.objectives = build_objectives(cfg, context)
+        info = DATASET_INFO[cfg.data.dataset]
+        self.batch_stage = BatchStage(self.objectives.values(), self.encoded_inputs(), info.mean, info.std)
 
     # ----- what subclasses provide ------------------------------------------------------------
     @property
@@ -181,7 +186,7 @@ class BaseMethod(pl.LightningModule):
     def ssl_step(self, batch: Batch) -> tuple[dict[str, torch.Tensor], Features]:
         """{"loss": the total, "<method>_loss", "<objective>_loss" and every other term by its
         owner's name} and the features; total = method loss + sum_k weight_k * objective_k (Eq. 4)."""
-        batch = self.derive_inputs(batch)
+        batch = self.batch_stage(batch)
         feats = self.encode_batch(batch)
         out = self.invariance_step(feats["views" + FEATURE_MAP if self.READS_FEATURE_MAPS else "views"], batch)
         loss = out.pop("loss")
@@ -195,18 +200,6 @@ class BaseMethod(pl.LightningModule):
             terms[f"{name}_loss"] = objective_loss
             terms.update({f"{name}_{k}": v for k, v in result.items()})
         return {"loss": loss, **terms}, feats
-
-    def derive_inputs(self, batch: Batch) -> Batch:
-        """The batch with the views an objective makes (`Objective.derive_views`, replacing the loader's)
-        and the inputs every objective derives from it (`Objective.derive`) in its extras."""
-        for objective in self.objectives.values():
-            if objective.makes_views:
-                views, params = objective.derive_views(batch)
-                batch = {**batch, "views": views, "params": params}
-        extras = dict(batch.get("extras") or {})
-        for objective in self.objectives.values():
-            extras.update(objective.derive(batch))
-        return {**batch, "extras": extras}
 
     @property
     def view_predictor(self) -> PredictsViews | None:

@@ -15,12 +15,14 @@ from solo_equimod.objectives.base import (
 from solo_equimod.objectives.care import CARE
 from solo_equimod.objectives.cassle import CASSLE
 from solo_equimod.objectives.equimod import EquiMod
+from solo_equimod.objectives.equimod_views import EquiModViews
 from solo_equimod.objectives.rotation import Rotation
 from solo_equimod.objectives.stl import STL
 from solo_equimod.objectives.transform_prediction import TransformPrediction
 
 OBJECTIVES: dict[str, type[Objective]] = {
     "equimod": EquiMod,
+    "equimod_views": EquiModViews,  # view 2 predicted from view 1, for data whose params take view 1 to view 2
     "rotation": Rotation,
     "transform_prediction": TransformPrediction,
     "augself": AugSelf,
@@ -34,5 +36,6 @@ METHOD_ALIASES: dict[str, tuple[str, tuple[str, ...]]] = {
     f"{base}_equimod": (base, ("equimod",)) for base in ("simclr", "byol", "barlow_twins", "vicreg")
 }
 
-__all__ = ["CARE", "CASSLE", "METHOD_ALIASES", "OBJECTIVES", "STL", "AugSelf", "EquiMod", "Features", "HeadConditioner",
-           "Objective", "ObjectiveContext", "PredictsViews", "PredictsViewsFromExample", "Rotation", "TransformPrediction"]
+__all__ = ["CARE", "CASSLE", "METHOD_ALIASES", "OBJECTIVES", "STL", "AugSelf", "EquiMod", "EquiModViews", "Features",
+           "HeadConditioner", "Objective", "ObjectiveContext", "PredictsViews", "PredictsViewsFromExample", "Rotation",
+           "TransformPrediction"]

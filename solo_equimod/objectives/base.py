@@ -1,13 +1,14 @@
 """What an objective is: a loss that composes onto any invariance method.
 
 An objective declares what it needs from the batch (`inputs`: the original image; `extras`: named
-inputs it asks the pipeline to make per image; `derive`: inputs it makes from the batch on the
-training device; `derive_views`: the step's views themselves, for an objective whose loss needs views
-made in a particular way, e.g. STL's aligned pairs), which batch inputs it reads backbone features of
-(`encodes`, alone or in the views' BatchNorm batches: `encodes_apart`), owns its modules (trained,
-checkpointed and exported with the method), may prepare itself once from the training data
-(`prepare`), and returns `{"loss": ..., more logs}`. The method adds `weight * loss` to its own loss
-(EquiMod Eq. 4: L = L_inv + lambda * L_EquiMod).
+inputs it asks the pipeline to make per image; `makes`: image inputs it makes on the training device
+from the uint8 original in `derive`, e.g. CARE's chunked views or STL's aligned pairs, which replace
+the loader's views), which batch inputs it reads backbone features of (`encodes`, alone or in the
+views' BatchNorm batches: `encodes_apart`), owns its modules (trained, checkpointed and exported with
+the method), may prepare itself once from the training data (`prepare`), and returns
+`{"loss": ..., more logs}`. The method adds `weight * loss` to its own loss (EquiMod Eq. 4:
+L = L_inv + lambda * L_EquiMod). What an objective makes is normalised by the method's batch stage
+(`methods/batch_stage.py`), once, with every other input the step encodes.
 """
 
 from __future__ import annotations
@@ -56,9 +57,11 @@ class Objective(nn.Module):
     # True: its `encodes` inputs go through the backbone in calls of their own, not in one BatchNorm batch with
     # same-shape views (E-SSL and ESSL encode their pretext images alone); False: shared, as EquiMod's original
     encodes_apart: ClassVar[bool] = False
-    # True: `derive_views` makes the step's views, which replace the loader's for the method and every
-    # objective (STL's aligned pairs); at most one objective of a config may (`compose.canonical_config`)
-    makes_views: ClassVar[bool] = False
+    # batch inputs it makes in `derive` from the batch's uint8 original, each uint8 levels that the batch stage
+    # normalises: "extras.<its name>.<field>" (CARE's chunked views) or "views" (with their "params": the step's
+    # views for the method and every objective, STL's aligned pairs); one objective of a config at most makes
+    # "views" (`compose.canonical_config`)
+    makes: ClassVar[tuple[str, ...]] = ()
     # a name this objective had inside a method before objectives existed: old configs' method_kwargs.<name>
     # and old checkpoints' "<name>." weights are read as this objective's, with LEGACY_RENAMES applied
     LEGACY_NAME: ClassVar[str | None] = None
@@ -77,16 +80,12 @@ class Objective(nn.Module):
         `batch["extras"]`; keys must be unique across objectives, so prefix them with the objective's name."""
         return {}
 
-    def derive(self, batch: Batch) -> dict[str, Any]:
-        """Inputs made from the batch on the training device before it is encoded (views of a
-        batch-level augmentation, say), added to `batch["extras"]` under these names so that `encodes`
-        can name them; prefix them with the objective's name."""
+    def derive(self, batch: Batch) -> Batch:
+        """`makes` objectives: what they make from the batch on the training device, before it is encoded,
+        as entries of a batch: `{"extras": {<its name>: {...}}}` or `{"views": [...], "params": [...]}` (one
+        row per image of the batch, in its row order). `batch["original"]` holds uint8 levels and the images
+        made are uint8 too: the batch stage normalises each input once (`methods/batch_stage.py`)."""
         return {}
-
-    def derive_views(self, batch: Batch) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """`makes_views` objectives: the step's views (normalised, one row per image of the batch, in the
-        batch's row order) and their raw Appendix A.1 parameters, made from the batch on the training device."""
-        raise NotImplementedError  # only for objectives that set `makes_views`
 
     @classmethod
     def requested_inputs(cls, settings: ObjectiveSettings, cfg: DictConfig) -> tuple[str, ...]:

@@ -1,7 +1,8 @@
 """CARE (Gupta, Robinson et al., NeurIPS 2023; Sharut/CARE) as an objective: augmentations should act
 on the embedding sphere as rotations. The batch's un-augmented images are split into `chunks`;
 every image of a chunk gets the same pair (t1, t2), drawn by the batch-level sampler with the
-chunk ids as groups and applied on the training device; the loss (`losses/care.py`) compares the
+chunk ids as groups and applied on the training device to the uint8 originals (the method's batch
+stage normalises the two views); the loss (`losses/care.py`) compares the
 chunks' Gram matrices of the L2-normalised embeddings, L = L_method + weight * L_CARE.
 
 `pairs: per_chunk` is the paper (one pair per chunk); `per_step` the official code, whose
@@ -23,12 +24,10 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from solo_equimod.augment.batched import apply_batch
-from solo_equimod.augment.pipeline import denormalize, normalize
 from solo_equimod.augment.policy import ViewPolicy, policy_from_config
 from solo_equimod.augment.sampler import sample_views
 from solo_equimod.config.settings import setting
 from solo_equimod.data.batch import Batch
-from solo_equimod.data.datasets import DATASET_INFO
 from solo_equimod.errors import ConfigError
 from solo_equimod.losses.care import care_loss
 from solo_equimod.objectives.base import Features, Objective, ObjectiveContext, ObjectiveSettings
@@ -71,6 +70,7 @@ class CARESettings(ObjectiveSettings):
 class CARE(Objective):
     SETTINGS: ClassVar[type[ObjectiveSettings]] = CARESettings
     inputs: ClassVar[tuple[str, ...]] = ("original",)
+    makes: ClassVar[tuple[str, ...]] = VIEWS
     encodes: ClassVar[tuple[str, ...]] = VIEWS
     encodes_apart: ClassVar[bool] = True
 
@@ -79,8 +79,6 @@ class CARE(Objective):
         s, cfg = self.settings, context.cfg
         entry = s.augmentation if s.augmentation is not None else OmegaConf.to_container(cfg.augmentations[0])
         self.policy: ViewPolicy = policy_from_config(entry, "objectives.care.augmentation")[0]
-        info = DATASET_INFO[cfg.data.dataset]
-        self.mean, self.std = list(info.mean), list(info.std)
         if s.head == "method" and context.embed is None:
             raise ConfigError(f"objectives.care.head='method': method {cfg.method!r} has no embedding head of the "
                               "backbone features alone (none, or one conditioned on the views' parameters); use "
@@ -94,22 +92,21 @@ class CARE(Objective):
         """z = head(h) L2-normalised (the official model normalises; the loss does not)."""
         return F.normalize(self.method_embed(h) if self.head is None else self.head(h), dim=1)
 
-    def derive(self, batch: Batch) -> dict[str, Any]:
-        """{"care": {"view1", "view2": normalised views of the kept rows, "params": their two
-        `BatchViewParams`, "groups": each row's draw}}: chunks of N // chunks rows, the rest dropped."""
+    def derive(self, batch: Batch) -> Batch:
+        """{"extras": {"care": {"view1", "view2": uint8 views of the kept rows, "params": their two
+        `BatchViewParams`, "groups": each row's draw}}}: chunks of N // chunks rows, the rest dropped."""
         original = batch["original"]
         s = self.settings
         rows = original.shape[0] if s.images_per_process is None else min(s.images_per_process, original.shape[0])
         size = rows // s.chunks  # >= 2: CARESettings.check
         kept = original[: size * s.chunks]
-        images = denormalize(kept, self.mean, self.std)  # the loaders' uint8 original
         groups = torch.arange(kept.shape[0]) // size
         if s.pairs == "per_step":
             groups = torch.zeros_like(groups)
-        heights, widths = (torch.full_like(groups, side) for side in images.shape[-2:])
+        heights, widths = (torch.full_like(groups, side) for side in kept.shape[-2:])
         params = [sample_views(self.policy, heights, widths, groups=groups) for _ in range(2)]
-        views = [normalize(apply_batch(images, p, self.policy), self.mean, self.std) for p in params]
-        return {"care": {"view1": views[0], "view2": views[1], "params": params, "groups": groups}}
+        views = [apply_batch(kept, p, self.policy) for p in params]
+        return {"extras": {"care": {"view1": views[0], "view2": views[1], "params": params, "groups": groups}}}
 
     def forward(self, batch: Batch, feats: Features) -> dict[str, torch.Tensor]:
         z1, z2 = (self.embed(feats[key]) for key in VIEWS)

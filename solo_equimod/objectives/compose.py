@@ -48,7 +48,7 @@ def canonical_config(cfg: DictConfig) -> DictConfig:
                 old = method_kwargs.pop(cls.LEGACY_NAME) or {}
                 objectives[name] = {**{cls.LEGACY_RENAMES.get(k, k): v for k, v in old.items()},
                                     **(objectives.get(name) or {})}
-        makers = [name for name in objectives if name in OBJECTIVES and OBJECTIVES[name].makes_views]
+        makers = [name for name in objectives if name in OBJECTIVES and "views" in OBJECTIVES[name].makes]
         if len(makers) > 1:
             raise ConfigError(f"objectives {', '.join(makers)} each make the step's views; compose at most one of them")
         cfg.method = base

@@ -1,6 +1,9 @@
 """EquiMod (Devillers & Lefort, ICLR 2023) as an objective: the equivariance projection head g',
 the learned embedding of the augmentation parameters (Appendix A.1) and the predictor u of
-Sec. 2.2-2.3; its loss is Eq. 4 (`losses/equimod.py`), weighted by lambda (`weight`)."""
+Sec. 2.2-2.3; its loss is Eq. 4 (`losses/equimod.py`), weighted by lambda (`weight`). The views are
+predicted from the original image, so the data's params must take the original to each view; for
+data whose params take view 1 to view 2 (3DIEBench, factors3d) `objectives.equimod_views` predicts
+view 2 from view 1 (`objectives/equimod_views.py`)."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from torch import nn
 from solo_equimod.config.settings import setting
 from solo_equimod.data.batch import Batch
 from solo_equimod.data.param_spec import param_spec
+from solo_equimod.errors import ConfigError
 from solo_equimod.heads import HEAD_BATCHES, apply_heads
 from solo_equimod.losses.equimod import VARIANTS, equimod_loss
 from solo_equimod.objectives.base import Features, Objective, ObjectiveContext, ObjectiveSettings
@@ -81,6 +85,19 @@ class EquiModSettings(ObjectiveSettings):
     head_batches: str = setting("joint", "joint: g' on [original; views] in one call, u on all views; per_view: "
                                 "one call per input", source="official src/model.py forward", choices=HEAD_BATCHES)
 
+    # where the data's params start from: "original" (EquiMod) or "first_view" (EquiMod between views)
+    PARAMS_FROM: ClassVar[str] = "original"
+    OTHER: ClassVar[dict[str, str]] = {"original": "equimod", "first_view": "equimod_views"}
+
+    def check(self, cfg: DictConfig) -> None:
+        """The data's params must start where this objective predicts from (the original, or view 1)."""
+        spec = param_spec(cfg)
+        if spec.relative_to != self.PARAMS_FROM:
+            raise ConfigError(f"objectives.{self.OTHER[self.PARAMS_FROM]} predicts views from the "
+                              f"{self.PARAMS_FROM.replace('_', ' ')}, but the params of data.dataset="
+                              f"{cfg.data.dataset!r} take the {spec.relative_to.replace('_', ' ')} to each view; "
+                              f"use objectives.{self.OTHER[spec.relative_to]}")
+
 
 class EquiMod(Objective):
     """Predicts each view's embedding z'_i = g'(f(t_i(x))) from the original's, u(g'(f(x)), t_i)."""
@@ -99,8 +116,6 @@ class EquiMod(Objective):
         super().__init__(settings, context)
         s = self.settings
         self.param_layout = param_spec(context.cfg)
-        if self.param_layout.relative_to == "first_view":  # params take view 1 to view 2: no original to encode
-            self.encodes = ()
         self.gather_distributed = context.gather_distributed
         self.projector = equivariance_head(context.features_dim, s.proj_hidden_dim, s.proj_output_dim,
                                            s.last_bn_affine)
@@ -121,10 +136,6 @@ class EquiMod(Objective):
         t_emb = self.param_encoder(self.param_normalizer(params))
         return self.predictor(torch.cat([z_original, t_emb], dim=1))
 
-    @classmethod
-    def requested_inputs(cls, settings: ObjectiveSettings, cfg: DictConfig) -> tuple[str, ...]:
-        return () if param_spec(cfg).relative_to == "first_view" else cls.inputs
-
     def prepare(self, datamodule: Any) -> None:
         """Estimate the parameter mean/std from a seeded sample of the training params (Appendix A.1:
         the augmentation sampler over the dataset's image sizes; or view pairs' group elements),
@@ -134,11 +145,6 @@ class EquiMod(Objective):
 
     def forward(self, batch: Batch, feats: Features) -> dict[str, torch.Tensor]:
         mode, params = self.settings.head_batches, batch["params"]
-        if self.param_layout.relative_to == "first_view":  # SIE's baselines: view 2 predicted from view 1 (src/models.py)
-            z_1, z_2 = apply_heads(self.embed, mode, feats["views"])
-            z_pred = self.predict(z_1, params[1])
-            return {"loss": equimod_loss([z_2], [z_pred], self.settings.temperature, self.settings.loss_variant,
-                                         self.gather_distributed)}
         # joint: g' on [original; views] (3N rows), encoder and u on all views (2N), as src/model.py forward
         z_original, *z_views = apply_heads(self.embed, mode, [feats["original"], *feats["views"]])
         z_preds = apply_heads(self.predict, mode, [z_original] * len(params), params)

@@ -1,7 +1,8 @@
 """STL (Yu et al., NeurIPS 2024, arXiv 2501.08712; official code jaemyung-u/stl) as an objective: a
 transformation representation learned from pairs of images that share one draw of the augmentations.
 
-The step's views are aligned pairs (`derive_views`): rows (2i, 2i + 1) of the batch are two images A, B
+The step's views are aligned pairs (`derive`, from the uint8 originals; the method's batch stage
+normalises them): rows (2i, 2i + 1) of the batch are two images A, B
 whose view k shares one draw of the `shared` augmentations (crop, colour jitter, grayscale: dataset.py
 `aligned_transform`), the others (flip, blur) drawn per image (`invariant_transform`). The pairs are made
 from each process's own rows, so they never straddle processes (the official index tensors assume the
@@ -31,12 +32,10 @@ from torch import nn
 
 from solo_equimod.augment.batched import apply_batch
 from solo_equimod.augment.params import AUGMENTATION_FIELDS
-from solo_equimod.augment.pipeline import denormalize, normalize
 from solo_equimod.augment.policy import layout_for, policies_from_config
 from solo_equimod.augment.sampler import sample_views
 from solo_equimod.config.settings import setting
 from solo_equimod.data.batch import Batch
-from solo_equimod.data.datasets import DATASET_INFO
 from solo_equimod.errors import ConfigError
 from solo_equimod.objectives.base import Features, Objective, ObjectiveContext, ObjectiveSettings
 
@@ -105,24 +104,23 @@ class HyperLinear(nn.Module):
 class STL(Objective):
     SETTINGS: ClassVar[type[ObjectiveSettings]] = STLSettings
     inputs: ClassVar[tuple[str, ...]] = ("original",)
-    makes_views: ClassVar[bool] = True
+    makes: ClassVar[tuple[str, ...]] = ("views",)
 
     def __init__(self, settings: STLSettings, context: ObjectiveContext) -> None:
         super().__init__(settings, context)
         s, cfg, dim = self.settings, context.cfg, context.features_dim
         self.policies = policies_from_config(OmegaConf.to_container(cfg.augmentations))
         self.layout = layout_for(self.policies)
-        info = DATASET_INFO[cfg.data.dataset]
-        self.mean, self.std = list(info.mean), list(info.std)
         self.trans_net = mlp([2 * dim, s.trans_hidden_dim, s.trans_dim])
         self.transform = HyperLinear(dim, s.trans_dim)
         self.equi_projector = mlp([dim, s.proj_hidden_dim, s.proj_output_dim])
         self.trans_projector = mlp([s.trans_dim, s.trans_proj_hidden_dim, s.trans_proj_output_dim])
         self.criterion = NTXentLoss(temperature=s.temperature, gather_distributed=context.gather_distributed)
 
-    def derive_views(self, batch: Batch) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """Aligned pairs from the batch's originals: rows 2i and 2i + 1 share each view's draw of `shared`."""
-        images = denormalize(batch["original"], self.mean, self.std)
+    def derive(self, batch: Batch) -> Batch:
+        """{"views", "params"}: uint8 aligned pairs from the batch's originals, rows 2i and 2i + 1 sharing each
+        view's draw of `shared`, and their raw Appendix A.1 vectors."""
+        images = batch["original"]
         n, _, height, width = images.shape
         if n % 2:
             raise ValueError(f"STL's aligned pairs need an even number of rows, the batch has {n}")
@@ -131,9 +129,9 @@ class STL(Objective):
         views, params = [], []
         for policy in self.policies:
             drawn = sample_views(policy, heights, widths, groups=pairs, shared=self.settings.shared)
-            views.append(normalize(apply_batch(images, drawn, policy), self.mean, self.std))
+            views.append(apply_batch(images, drawn, policy))
             params.append(self.layout.encode_batch(drawn).to(images.device))
-        return views, params
+        return {"views": views, "params": params}
 
     def transformation(self, y_from: torch.Tensor, y_to: torch.Tensor) -> torch.Tensor:
         """t = g([y_from; y_to]): the representation of the transformation taking the first view to the second."""
