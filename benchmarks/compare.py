@@ -36,9 +36,10 @@ from solo_equimod import atomic
 from solo_equimod.atomic import write_json
 from solo_equimod.checkpoints import save_method
 from solo_equimod.config import validate
-from solo_equimod.data.datasets import num_classes_of
+from solo_equimod.data.describe import num_classes_of
 from solo_equimod.data.pretrain import build_split
-from solo_equimod.eval.equivariance import AUGMENTATION_LABELS, run_equivariance
+from solo_equimod.eval.augmentation_views import AUGMENTATION_LABELS
+from solo_equimod.eval.equivariance import run_equivariance
 from solo_equimod.eval.knn import run_knn
 from solo_equimod.eval.linear import run_linear
 from solo_equimod.eval.plots import bar_chart

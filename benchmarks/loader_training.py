@@ -34,7 +34,7 @@ from step_time import compose_run
 
 from solo_equimod.atomic import refuse_existing
 from solo_equimod.config import validate
-from solo_equimod.data.datasets import num_classes_of
+from solo_equimod.data.describe import num_classes_of
 from solo_equimod.data.pretrain import PretrainDataModule
 from solo_equimod.errors import config_errors_exit
 from solo_equimod.methods import METHODS

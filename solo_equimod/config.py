@@ -16,7 +16,7 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 from solo_equimod.augment.policy import ViewPolicy, policies_from_config
 from solo_equimod.backbones import accepted_kwargs
 from solo_equimod.config_version import CONFIG_VERSION
-from solo_equimod.data.datasets import DATASETS, FOLDER_DATASETS, VIEW_DATASETS
+from solo_equimod.data.dataset_info import DATASETS, FOLDER_DATASETS, VIEW_DATASETS
 from solo_equimod.data.pretrain import FORMAT_INPUTS, FORMATS
 from solo_equimod.data.views3d import GROUPS
 from solo_equimod.errors import ConfigError
@@ -95,7 +95,7 @@ class DataConfig(Settings):
         if "objectives" in cfg:
             self._check_inputs(cfg)
         if self.format == "dali":
-            from solo_equimod.data.dali_loader import require_dali  # the import guard: DALI is an optional extra
+            from solo_equimod.data.dali.guard import require_dali  # the import guard: DALI is an optional extra
 
             try:
                 require_dali()

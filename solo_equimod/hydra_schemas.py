@@ -17,7 +17,7 @@ from hydra.core.config_store import ConfigStore
 
 from solo_equimod.augment.policy import AugmentationSettings
 from solo_equimod.config import PretrainConfig
-from solo_equimod.eval.linear import LinearConfig
+from solo_equimod.eval.linear_config import LinearConfig
 from solo_equimod.methods import METHODS
 from solo_equimod.objectives import METHOD_ALIASES, OBJECTIVES
 

@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from solo_equimod.callbacks import AtomicCheckpointIO, NonFiniteLossGuard, StepCheckpoint
 from solo_equimod.config import validate
 from solo_equimod.data.checks import check_pretrain_data
-from solo_equimod.data.datasets import num_classes_of
+from solo_equimod.data.describe import num_classes_of
 from solo_equimod.data.pretrain import PretrainDataModule
 from solo_equimod.methods import METHODS
 from solo_equimod.preflight import check_pretrain_config

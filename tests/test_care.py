@@ -14,10 +14,10 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 from torch import nn
 
-from solo_equimod.augment.apply import apply_view_params
+from solo_equimod.augment.per_image_applier import apply_view_params
 from solo_equimod.augment.pipeline import normalize
 from solo_equimod.config import validate
-from solo_equimod.data.datasets import DATASET_INFO
+from solo_equimod.data.dataset_info import DATASET_INFO
 from solo_equimod.errors import ConfigError
 from solo_equimod.methods import METHODS, BaseMethod
 from solo_equimod.preflight import check_pretrain_config

@@ -28,7 +28,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
 from solo_equimod.config import validate
-from solo_equimod.data.datasets import num_classes_of
+from solo_equimod.data.describe import num_classes_of
 from solo_equimod.data.pretrain import PretrainDataModule
 from solo_equimod.hydra_schemas import register_schemas
 from solo_equimod.methods import METHODS

@@ -16,7 +16,8 @@ from solo_equimod.checkpoints import load_for_eval, save_method
 from solo_equimod.config import ConfigError
 from solo_equimod.eval.__main__ import main as eval_cli
 from solo_equimod.eval.knn import run_knn
-from solo_equimod.eval.linear import LinearConfig, run_linear
+from solo_equimod.eval.linear import run_linear
+from solo_equimod.eval.linear_config import LinearConfig
 from solo_equimod.hydra_schemas import register_schemas
 from solo_equimod.methods import METHODS
 

@@ -19,8 +19,9 @@ from solo_equimod.augment import ViewPolicy, layout_for
 from solo_equimod.augment.pipeline import OriginalView
 from solo_equimod.backbones import build_backbone
 from solo_equimod.config import validate
-from solo_equimod.eval.equivariance import AugmentationViews, measured_policies
-from solo_equimod.eval.linear import LinearConfig, evaluation_view
+from solo_equimod.eval.augmentation_views import AugmentationViews, measured_policies
+from solo_equimod.eval.linear_config import LinearConfig
+from solo_equimod.eval.linear_transforms import evaluation_view
 from solo_equimod.hydra_schemas import register_schemas
 from solo_equimod.methods import METHODS
 from solo_equimod.training import global_batch_line

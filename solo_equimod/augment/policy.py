@@ -19,7 +19,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from solo_equimod.augment.params import ParamLayout
+from solo_equimod.augment.params import AugmentationLayout
 from solo_equimod.errors import ConfigError
 from solo_equimod.settings import Settings, parse_settings, setting
 
@@ -159,9 +159,9 @@ def policies_from_config(entries: Sequence[Mapping[str, Any]]) -> list[ViewPolic
     return views
 
 
-def layout_for(policies: Sequence[ViewPolicy]) -> ParamLayout:
+def layout_for(policies: Sequence[ViewPolicy]) -> AugmentationLayout:
     """The Appendix A.1 layout: an augmentation is encoded when any view can apply it."""
-    return ParamLayout(
+    return AugmentationLayout(
         flip=any(p.flip_prob > 0 for p in policies),
         jitter=any(p.jitter_prob > 0 for p in policies),
         gray=any(p.gray_prob > 0 for p in policies),

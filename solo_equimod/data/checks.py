@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 from torch.utils.data import Dataset
 
 from solo_equimod.config import ConfigError
-from solo_equimod.data.datasets import dataset_image_sizes, num_classes_of
+from solo_equimod.data.describe import dataset_image_sizes, num_classes_of
 from solo_equimod.world import planned_processes
 
 
@@ -50,7 +50,7 @@ def check_pretrain_data(cfg: DictConfig, train_set: Dataset, val_set: Dataset | 
                           f"the {size} training images of {where}: the incomplete last batch is dropped, so no step "
                           f"would run; use optimizer.batch_size <= {size // world}")
     if cfg.data.format == "dali":
-        from solo_equimod.data.dali_loader import IMAGE_EXTENSIONS
+        from solo_equimod.data.dali.files import IMAGE_EXTENSIONS
 
         ignored = [path for path, _ in getattr(train_set, "samples", []) if not path.lower().endswith(IMAGE_EXTENSIONS)]
         if ignored:

@@ -2,7 +2,7 @@
 inputs the configured objectives ask for, and `LabelledBatch`es for the online classifier.
 
 `data.format: image_folder` (default) decodes and augments with torchvision in DataLoader workers;
-`data.format: dali` hands the training loader to NVIDIA DALI (`solo_equimod.data.dali_loader`);
+`data.format: dali` hands the training loader to NVIDIA DALI (`solo_equimod.data.dali`);
 `data.format: tensor` keeps the decoded training set in memory on the training device and augments
 batches there (`solo_equimod.data.tensor_loader`).
 """
@@ -20,7 +20,9 @@ from torchvision.transforms.v2 import functional as F
 from solo_equimod.augment import OriginalView, ParamPretrainTransform, policies_from_config
 from solo_equimod.augment.pipeline import to_uint8_tensor
 from solo_equimod.data.batch import Batch, LabelledDataset
-from solo_equimod.data.datasets import DATASET_INFO, VIEW_DATASETS, build_dataset, dataset_image_sizes
+from solo_equimod.data.dataset_info import DATASET_INFO, VIEW_DATASETS
+from solo_equimod.data.datasets import build_dataset
+from solo_equimod.data.describe import dataset_image_sizes
 from solo_equimod.data.views3d import ViewPairs, group_spec, sample_group_elements
 from solo_equimod.objectives.compose import pipeline_requests
 
@@ -142,7 +144,7 @@ class PretrainDataModule(pl.LightningDataModule):
                           num_workers=self.cfg.data.num_workers, persistent_workers=self.cfg.data.num_workers > 0)
 
     def _dali_loader(self) -> Any:
-        from solo_equimod.data.dali_loader import build_dali_pretrain_loader
+        from solo_equimod.data.dali.build import build_dali_pretrain_loader
 
         cfg, trainer = self.cfg, self.trainer
         on_gpu = trainer is not None and trainer.accelerator.__class__.__name__ == "CUDAAccelerator"

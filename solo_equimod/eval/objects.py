@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 
 from solo_equimod.atomic import refuse_existing, write_json
 from solo_equimod.config import ConfigError, DataConfig
-from solo_equimod.data.datasets import DATASET_INFO, VIEW_DATASETS
+from solo_equimod.data.dataset_info import DATASET_INFO, VIEW_DATASETS
 from solo_equimod.data.pretrain import build_split
 from solo_equimod.data.views3d import ObjectViews, view_tensor
 from solo_equimod.eval.plots import bar_chart

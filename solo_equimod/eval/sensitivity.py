@@ -5,7 +5,7 @@ Two questions per augmentation of the pretraining policy:
   measured with that augmentation alone (as the equivariance measures, `equivariance.py`);
 - can its parameters be recovered: a ridge-regression probe from concat[h(x), h(t(x))] (views of
   the full policy) to the standardised Appendix A.1 parameters, fit on one split and scored on
-  another, R^2 per parameter group (`ParamLayout.groups()`).
+  another, R^2 per parameter group (`AugmentationLayout.groups()`).
 
 An invariant representation (SimCLR's aim) moves little and hides its parameters (R^2 near 0);
 EquiMod's claim is that it keeps them.
@@ -24,7 +24,8 @@ from torch.nn import functional as F
 from solo_equimod.atomic import refuse_existing, write_json
 from solo_equimod.augment import layout_for, policies_from_config
 from solo_equimod.checkpoints import load_for_eval
-from solo_equimod.eval.equivariance import ViewsConfig, encode_views, summarize, view_loader
+from solo_equimod.eval.displacement import summarize
+from solo_equimod.eval.encoded_views import ViewsConfig, encode_views, view_loader
 from solo_equimod.eval.reports import method_label, report_path
 
 RIDGE_GRID = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)

@@ -22,12 +22,12 @@ from lightly.models.modules.heads import ProjectionHead
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from solo_equimod.augment.batched import apply_batch
+from solo_equimod.augment.batched_applier import apply_batch
 from solo_equimod.augment.pipeline import denormalize, normalize
 from solo_equimod.augment.policy import ViewPolicy, policy_from_config
 from solo_equimod.augment.sampler import sample_views
 from solo_equimod.data.batch import Batch
-from solo_equimod.data.datasets import DATASET_INFO
+from solo_equimod.data.dataset_info import DATASET_INFO
 from solo_equimod.errors import ConfigError
 from solo_equimod.losses.care import care_loss
 from solo_equimod.objectives.base import Features, Objective, ObjectiveContext, ObjectiveSettings

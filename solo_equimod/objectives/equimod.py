@@ -14,7 +14,7 @@ from torch import nn
 
 from solo_equimod.data.batch import Batch
 from solo_equimod.data.param_spec import param_spec
-from solo_equimod.heads import HEAD_BATCHES, apply_heads
+from solo_equimod.head_batching import HEAD_BATCHES, apply_heads
 from solo_equimod.losses.equimod import VARIANTS, equimod_loss
 from solo_equimod.objectives.base import Features, Objective, ObjectiveContext, ObjectiveSettings
 from solo_equimod.settings import setting

@@ -29,13 +29,13 @@ from lightly.loss import NTXentLoss
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from solo_equimod.augment.batched import apply_batch
+from solo_equimod.augment.batched_applier import apply_batch
 from solo_equimod.augment.params import AUGMENTATION_FIELDS
 from solo_equimod.augment.pipeline import denormalize, normalize
 from solo_equimod.augment.policy import layout_for, policies_from_config
 from solo_equimod.augment.sampler import sample_views
 from solo_equimod.data.batch import Batch
-from solo_equimod.data.datasets import DATASET_INFO
+from solo_equimod.data.dataset_info import DATASET_INFO
 from solo_equimod.errors import ConfigError
 from solo_equimod.objectives.base import Features, Objective, ObjectiveContext, ObjectiveSettings
 from solo_equimod.settings import setting
