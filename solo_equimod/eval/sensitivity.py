@@ -2,7 +2,7 @@
 
 Two questions per augmentation of the pretraining policy:
 - how far does it move the representation: 1 - cos(h(x), h(t(x))) with h the frozen backbone,
-  measured with that augmentation alone (as the equivariance measures, `equivariance.py`);
+  measured with that augmentation alone (as the equivariance measures, `augmentation_views.py`);
 - can its parameters be recovered: a ridge-regression probe from concat[h(x), h(t(x))] (views of
   the full policy) to the standardised Appendix A.1 parameters, fit on one split and scored on
   another, R^2 per parameter group (`AugmentationLayout.groups()`).
