@@ -34,9 +34,10 @@ from omegaconf import DictConfig, OmegaConf
 from benchmarks.step_time import build_from_config, parse_run, side_by_side
 from solo_equimod.config.hydra_schemas import register_schemas
 from solo_equimod.config.schema import validate
-from solo_equimod.data.datasets import num_classes_of
+from solo_equimod.data.describe import num_classes_of
 from solo_equimod.data.pretrain import build_split
-from solo_equimod.eval.equivariance import AUGMENTATION_LABELS, run_equivariance
+from solo_equimod.eval.augmentation_views import AUGMENTATION_LABELS
+from solo_equimod.eval.equivariance import run_equivariance
 from solo_equimod.eval.knn import run_knn
 from solo_equimod.eval.linear import run_linear
 from solo_equimod.eval.plots import bar_chart

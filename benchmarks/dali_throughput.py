@@ -8,7 +8,7 @@ Rows, all with the same batch size and the same number of worker threads/process
   dali-params-full   ours with the full policy of the config (jitter in random order, gray, ...)
   torchvision-full   ParamPretrainTransform in a torch DataLoader, full policy
   tensor-full        data.format=tensor: the images decoded once into one uint8 tensor on --device,
-                     batches augmented there by the batched applier (augment/batched.py), full
+                     batches augmented there by the batched applier (augment/batched_applier.py), full
                      policy, torch intra-op threads = --workers (tensor-full-1thread: one thread)
 All DALI rows read files through the same Python feeder (which also draws the parameters, unused
 by the plain row), so only the augmentation differs.
@@ -46,14 +46,11 @@ from torchvision.datasets import ImageFolder
 
 from solo_equimod.augment.pipeline import OriginalView, ParamPretrainTransform
 from solo_equimod.augment.policy import ViewPolicy, layout_for, policies_from_config
-from solo_equimod.data.dali_loader import (
-    _Feeder,
-    _PipelineSpec,
-    _to_torch,
-    build_dali_pretrain_loader,
-    epoch_plan,
-    list_image_folder,
-)
+from solo_equimod.data.dali.build import build_dali_pretrain_loader
+from solo_equimod.data.dali.feeder import Feeder, PipelineSpec
+from solo_equimod.data.dali.files import list_image_folder
+from solo_equimod.data.dali.loader import to_torch
+from solo_equimod.data.epochs import epoch_plan
 from solo_equimod.data.pretrain import PretrainDataset
 from solo_equimod.data.tensor_loader import TensorPretrainLoader, decode_dataset
 from solo_equimod.errors import config_errors_exit
@@ -84,8 +81,8 @@ def _plain_dali_epochs(root: str, policies: Sequence[ViewPolicy], original: Orig
     from solo_equimod.augment.dali_ops import make_original
 
     files, _, _ = list_image_folder(root)
-    spec = _PipelineSpec(tuple(policies), layout_for(policies), MEAN, STD, original, True, batch_size, threads, "cpu", None)
-    feeder = _Feeder(files, spec, seed=0, skip_corrupt=False)
+    spec = PipelineSpec(tuple(policies), layout_for(policies), MEAN, STD, original, True, batch_size, threads, "cpu", None)
+    feeder = Feeder(files, spec, seed=0, skip_corrupt=False)
 
     @pipeline_def(batch_size=batch_size, num_threads=threads, device_id=None, seed=0, prefetch_queue_depth=2)
     def plain():  # type: ignore[no-untyped-def]
@@ -119,9 +116,9 @@ def _plain_dali_epochs(root: str, policies: Sequence[ViewPolicy], original: Orig
             except StopIteration:
                 pipe.reset()
                 return seen
-            seen += len(_to_torch(outputs[0], torch.device("cpu"), "index"))
+            seen += len(to_torch(outputs[0], torch.device("cpu"), "index"))
             for k, out in enumerate(outputs[1:]):
-                _to_torch(out, torch.device("cpu"), f"output {k}")
+                to_torch(out, torch.device("cpu"), f"output {k}")
 
     return run_epoch
 

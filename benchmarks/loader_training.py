@@ -33,7 +33,7 @@ import torch
 from step_time import compose_run
 
 from solo_equimod.config.schema import validate
-from solo_equimod.data.datasets import num_classes_of
+from solo_equimod.data.describe import num_classes_of
 from solo_equimod.data.pretrain import PretrainDataModule
 from solo_equimod.errors import config_errors_exit
 from solo_equimod.methods import METHODS

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from solo_equimod.eval.equivariance import AUGMENTATION_LABELS
+from solo_equimod.eval.augmentation_views import AUGMENTATION_LABELS
 from solo_equimod.eval.plots import bar_chart
 
 REPO = Path(__file__).resolve().parents[1]

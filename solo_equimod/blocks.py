@@ -24,8 +24,8 @@ import torch
 from omegaconf import OmegaConf
 from PIL import Image
 
-from solo_equimod.augment.batched import apply_batch
-from solo_equimod.augment.params import ParamLayout
+from solo_equimod.augment.batched_applier import apply_batch
+from solo_equimod.augment.params import AugmentationLayout
 from solo_equimod.augment.pipeline import OriginalView, ParamPretrainTransform, normalize
 from solo_equimod.augment.policy import ViewPolicy, layout_for
 from solo_equimod.augment.sampler import sample_views
@@ -54,7 +54,7 @@ class ParamViews:
                  original_levels: bool = False) -> None:
         self.pipeline = ParamPretrainTransform(policies, mean, std, original_view, with_original=original,
                                                extras=extras)
-        self.layout: ParamLayout = self.pipeline.layout
+        self.layout: AugmentationLayout = self.pipeline.layout
         self.with_original, self.original_levels = original, original_levels
 
     def __call__(self, image: Image.Image | torch.Tensor) -> tuple[Any, ...]:
@@ -73,12 +73,12 @@ class ParamViews:
 class BatchedViews:
     """A batch transform: uint8 (B, 3, H, W) images on any device -> `(views, params)`, each view
     (B, 3, S, S) normalised and each `params` (B, dim) raw Appendix A.1 vectors, on that device.
-    The views equal the per-image path's for the same parameters (`augment/batched.py`)."""
+    The views equal the per-image path's for the same parameters (`augment/batched_applier.py`)."""
 
     def __init__(self, policies: Sequence[ViewPolicy], mean: Sequence[float] = IMAGENET_MEAN,
                  std: Sequence[float] = IMAGENET_STD) -> None:
         self.policies, self.mean, self.std = list(policies), list(mean), list(std)
-        self.layout: ParamLayout = layout_for(self.policies)
+        self.layout: AugmentationLayout = layout_for(self.policies)
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 images -> normalised float (the un-augmented original of EquiMod)."""
@@ -145,6 +145,6 @@ def prepare_objective(objective: Objective, views: ParamViews, image_sizes: Sequ
 
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "OBJECTIVES", "BatchedViews", "CARELoss", "EquiModLoss",
-           "HypernetPredictor", "Objective", "OriginalView", "ParamLayout", "ParamNormalizer", "ParamViews",
+           "HypernetPredictor", "Objective", "OriginalView", "AugmentationLayout", "ParamNormalizer", "ParamViews",
            "SIELoss", "ViewPolicy", "augself_head", "equivariance_head", "make_objective", "normalize",
            "param_encoder", "policy_entry", "prepare_objective", "rotation_head", "sie_projector"]

@@ -19,7 +19,7 @@ PACKAGE = "solo_equimod"
 FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("base", ("__init__", "errors", "suggest", "precision", "floors")),
     ("config", ("config", "shipped")),
-    ("components", ("augment", "losses", "backbones", "optim", "heads")),
+    ("components", ("augment", "losses", "backbones", "optim", "head_batching")),
     ("data", ("data",)),
     ("objectives", ("objectives",)),
     ("methods", ("methods",)),

@@ -176,12 +176,12 @@ def test_a_broken_3diebench_tree_stops_before_the_run_folder(tmp_path: Path,
 
 def test_dali_format_without_dali_installed_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    import solo_equimod.data.dali_loader as dali_loader
+    import solo_equimod.data.dali.guard as dali_guard
 
     def missing() -> None:
         raise ImportError("NVIDIA DALI is not installed: pip install 'solo-equimod[dali]'")
 
-    monkeypatch.setattr(dali_loader, "require_dali", missing)
+    monkeypatch.setattr(dali_guard, "require_dali", missing)
     folder = write_image_folder(tmp_path / "data", classes=2, per_class=8)
     cfg = tiny_pretrain_cfg("simclr", tmp_path, **{"data.dataset": "custom", "data.train_path": str(folder),
                                                    "data.format": "dali"})

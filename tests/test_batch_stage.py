@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 
 from solo_equimod.config.preflight import check_pretrain_config
 from solo_equimod.config.schema import validate
-from solo_equimod.data.datasets import DATASET_INFO
+from solo_equimod.data.dataset_info import DATASET_INFO
 from solo_equimod.errors import ConfigError
 from solo_equimod.losses.equimod import equimod_loss
 from solo_equimod.methods import METHODS, BaseMethod

@@ -24,9 +24,9 @@ import pytest
 import torch
 import yaml
 
-from solo_equimod.augment.apply import apply_view_params
-from solo_equimod.augment.batched import apply_batch
+from solo_equimod.augment.batched_applier import apply_batch
 from solo_equimod.augment.params import BatchViewParams
+from solo_equimod.augment.per_image_applier import apply_view_params
 from solo_equimod.augment.policy import ViewPolicy, policies_from_config
 from solo_equimod.augment.sampler import sample_views
 

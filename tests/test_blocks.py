@@ -7,7 +7,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from solo_equimod.augment.apply import apply_view_params
+from solo_equimod.augment.per_image_applier import apply_view_params
 from solo_equimod.augment.pipeline import normalize
 from solo_equimod.augment.policy import policies_from_config
 from solo_equimod.blocks import (

@@ -16,12 +16,12 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 from torch import nn
 
-from solo_equimod.augment.apply import apply_view_params
-from solo_equimod.augment.batched import apply_batch
+from solo_equimod.augment.batched_applier import apply_batch
+from solo_equimod.augment.per_image_applier import apply_view_params
 from solo_equimod.augment.sampler import sample_views
 from solo_equimod.config.preflight import check_pretrain_config
 from solo_equimod.config.schema import validate
-from solo_equimod.data.datasets import DATASET_INFO
+from solo_equimod.data.dataset_info import DATASET_INFO
 from solo_equimod.errors import ConfigError
 from solo_equimod.methods import METHODS, BaseMethod
 from tests.conftest import tiny_pretrain_cfg

@@ -10,10 +10,10 @@ import pytest
 import torch
 from torchvision.transforms.v2 import functional as F
 
-from solo_equimod.augment import ParamLayout, ParamPretrainTransform, ViewParams, policies_from_config
-from solo_equimod.augment.apply import apply_view_params, apply_view_params_and_shift
-from solo_equimod.augment.batched import apply_batch, apply_batch_and_shift
+from solo_equimod.augment import AugmentationLayout, ParamPretrainTransform, ViewParams, policies_from_config
+from solo_equimod.augment.batched_applier import apply_batch, apply_batch_and_shift
 from solo_equimod.augment.params import BatchViewParams
+from solo_equimod.augment.per_image_applier import apply_view_params, apply_view_params_and_shift
 from solo_equimod.augment.policy import layout_for
 from solo_equimod.cli import config_errors_exit
 from solo_equimod.methods import METHODS
@@ -54,7 +54,7 @@ HAND = [[1.5, 0.25, -0.375, 0.0, -0.25, 0.1, -0.2, 0.3, 0.3, 1 - 0.4, 0.4, 0.4, 
         [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.75, 1 - 0.2, 0.5, 0.2, 0.0]]
 
 
-def _batch_of(views: list[ViewParams], layout: ParamLayout, shifts: torch.Tensor) -> dict:
+def _batch_of(views: list[ViewParams], layout: AugmentationLayout, shifts: torch.Tensor) -> dict:
     params = torch.stack([layout.encode_tensor(v) for v in views])
     return {"params": [params, params], "color_shift": [shifts, shifts],
             "image_size": torch.tensor([[40, 50]] * len(views))}
@@ -154,7 +154,7 @@ def _training_batch(cfg, n: int = 16) -> dict:
             "target": torch.randint(0, 10, (n,), generator=g), "extras": {}}
 
 
-def _naive_descriptor(batch: dict, view: int, layout: ParamLayout) -> torch.Tensor:
+def _naive_descriptor(batch: dict, view: int, layout: AugmentationLayout) -> torch.Tensor:
     """The paper's 13 numbers of every row, one `ViewParams` at a time (jitter ranges 0.8, hue 0.2)."""
     rows = []
     for params, shift in zip(batch["params"][view], batch["color_shift"][view]):

@@ -156,7 +156,7 @@ def test_declared_choices_are_the_implemented_names():
     """The schema's choices (config.choices, on the ground floor) name exactly what the upper floors
     implement, in the order the error messages list them."""
     from solo_equimod.config import choices
-    from solo_equimod.data.datasets import DATASET_INFO
+    from solo_equimod.data.dataset_info import DATASET_INFO
     from solo_equimod.data.pretrain import FORMAT_INPUTS
     from solo_equimod.data.views3d import GROUPS
     from solo_equimod.optim import OPTIMIZER_CLASSES

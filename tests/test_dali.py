@@ -28,7 +28,7 @@ import pytest
 import torch
 from PIL import Image
 
-from solo_equimod.augment.apply import apply_view_params
+from solo_equimod.augment.per_image_applier import apply_view_params
 from solo_equimod.augment.pipeline import OriginalView, to_uint8_tensor
 from solo_equimod.augment.policy import ViewPolicy, layout_for
 from solo_equimod.augment.sampler import sample_views
@@ -68,7 +68,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _build(root: Path, **kwargs):  # type: ignore[no-untyped-def]
-    from solo_equimod.data.dali_loader import build_dali_pretrain_loader
+    from solo_equimod.data.dali.build import build_dali_pretrain_loader
 
     args = dict(policies=POLICIES, mean=MEAN, std=STD, original=ORIGINAL, batch_size=5, num_threads=2, drop_last=False,
                 device=DALI_DEVICE)
@@ -213,7 +213,7 @@ def test_abandoned_epoch_is_neither_skipped_nor_doubled(folder: Path) -> None:
 
 @needs_dali
 def test_shards_split_each_epoch_and_drop_last_is_explicit(folder: Path) -> None:
-    from solo_equimod.data.dali_loader import epoch_plan
+    from solo_equimod.data.epochs import epoch_plan
 
     shards = [_build(folder, shard_id=r, num_shards=2, batch_size=3, seed=7) for r in range(2)]
     seen = [_epoch(shard) for shard in shards]
@@ -227,7 +227,7 @@ def test_shards_split_each_epoch_and_drop_last_is_explicit(folder: Path) -> None
 
 @needs_dali
 def test_corrupt_files_are_named_or_skipped(folder: Path, tmp_path: Path) -> None:
-    from solo_equimod.data.dali_loader import CorruptImageError
+    from solo_equimod.data.images import CorruptImageError
 
     root = _write_folder(tmp_path / "bad", [(40, 40)] * 6, seed=3)
     garbage = root / "class_0" / "zz_garbage.jpg"
@@ -251,7 +251,7 @@ def test_corrupt_files_are_named_or_skipped(folder: Path, tmp_path: Path) -> Non
 def test_missing_dali_is_a_clear_install_error(folder: Path) -> None:
     code = (
         "import sys; sys.modules['nvidia.dali'] = None\n"
-        "import solo_equimod.data.dali_loader as m\n"
+        "import solo_equimod.data.dali.build as m\n"
         "from solo_equimod.augment.pipeline import OriginalView\n"
         "from solo_equimod.augment.policy import ViewPolicy\n"
         "try:\n"

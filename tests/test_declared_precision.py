@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from solo_equimod.config.hydra_schemas import register_schemas
 from solo_equimod.config.schema import validate
-from solo_equimod.data.datasets import num_classes_of
+from solo_equimod.data.describe import num_classes_of
 from solo_equimod.data.pretrain import PretrainDataModule
 from solo_equimod.methods import METHODS
 from solo_equimod.objectives.compose import pipeline_requests

@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 
 from solo_equimod.backbones import FeatureMapTap, build_backbone
 from solo_equimod.config.preflight import check_pretrain_config
-from solo_equimod.data.datasets import DATASET_INFO
+from solo_equimod.data.dataset_info import DATASET_INFO
 from solo_equimod.data.pretrain import build_split
 from solo_equimod.data.rotations import euler_xyz_matrix, relative_quat
 from solo_equimod.data.views3d import view_tensor

@@ -14,18 +14,13 @@ from torchvision.transforms.v2 import functional as TF
 
 from solo_equimod.augment import layout_for, policies_from_config
 from solo_equimod.augment.pipeline import OriginalView
-from solo_equimod.data.datasets import DATASET_INFO, build_dataset
+from solo_equimod.data.dataset_info import DATASET_INFO
+from solo_equimod.data.datasets import build_dataset
 from solo_equimod.eval.__main__ import main as cli
-from solo_equimod.eval.equivariance import (
-    AugmentationViews,
-    EncodedViews,
-    absolute_displacement,
-    equivariance_measures,
-    measured_policies,
-    relative_displacement,
-    run_equivariance,
-    summarize,
-)
+from solo_equimod.eval.augmentation_views import AugmentationViews, measured_policies
+from solo_equimod.eval.displacement import absolute_displacement, relative_displacement, summarize
+from solo_equimod.eval.encoded_views import EncodedViews
+from solo_equimod.eval.equivariance import equivariance_measures, run_equivariance
 from solo_equimod.methods import METHODS
 from solo_equimod.run.checkpoints import load_method, save_method
 from tests.conftest import tiny_pretrain_cfg

@@ -16,7 +16,8 @@ from solo_equimod.config.hydra_schemas import register_schemas
 from solo_equimod.errors import ConfigError
 from solo_equimod.eval.__main__ import main as eval_cli
 from solo_equimod.eval.knn import run_knn
-from solo_equimod.eval.linear import LinearConfig, run_linear
+from solo_equimod.eval.linear import run_linear
+from solo_equimod.eval.linear_config import LinearConfig
 from solo_equimod.eval.loading import load_for_eval
 from solo_equimod.methods import METHODS
 from solo_equimod.run.checkpoints import save_method

@@ -21,8 +21,9 @@ from solo_equimod.backbones import build_backbone
 from solo_equimod.config.hydra_schemas import register_schemas
 from solo_equimod.config.saved_configs import pin_saved_config
 from solo_equimod.config.schema import validate
-from solo_equimod.eval.equivariance import AugmentationViews, measured_policies
-from solo_equimod.eval.linear import LinearConfig, evaluation_view
+from solo_equimod.eval.augmentation_views import AugmentationViews, measured_policies
+from solo_equimod.eval.linear_config import LinearConfig
+from solo_equimod.eval.linear_transforms import evaluation_view
 from solo_equimod.methods import METHODS
 from solo_equimod.run.training import global_batch_line
 from tests.conftest import REPO, tiny_pretrain_cfg

@@ -67,7 +67,7 @@ def test_torchvision_loader_gives_the_expected_values(modes: Path) -> None:
 
 def _dali_originals(root: Path, **kwargs: object) -> dict[str, np.ndarray]:
     pytest.importorskip("nvidia.dali")
-    from solo_equimod.data.dali_loader import build_dali_pretrain_loader
+    from solo_equimod.data.dali.build import build_dali_pretrain_loader
 
     loader = build_dali_pretrain_loader(str(root), [ViewPolicy(crop_size=SIDE)] * 2, [0.0] * 3, [1.0] * 3,
                                         OriginalView(), batch_size=len(CASES), drop_last=False, **kwargs)

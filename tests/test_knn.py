@@ -9,7 +9,8 @@ import pytest
 import torch
 from torchvision.transforms.v2 import functional as TF
 
-from solo_equimod.data.datasets import DATASET_INFO, build_dataset
+from solo_equimod.data.dataset_info import DATASET_INFO
+from solo_equimod.data.datasets import build_dataset
 from solo_equimod.eval.knn import knn_topk, run_knn
 from solo_equimod.methods import METHODS
 from solo_equimod.run.checkpoints import load_method, save_method

@@ -24,7 +24,7 @@ from solo_equimod.config.hydra_schemas import register_schemas
 from solo_equimod.config.schema import validate
 from solo_equimod.config.settings import setting
 from solo_equimod.data.batch import Batch
-from solo_equimod.data.datasets import DATASET_INFO
+from solo_equimod.data.dataset_info import DATASET_INFO
 from solo_equimod.errors import ConfigError
 from solo_equimod.losses.equimod import equimod_loss
 from solo_equimod.methods import METHODS
@@ -107,7 +107,7 @@ def test_total_is_the_method_loss_plus_weighted_objectives_computed_by_hand(meth
     with torch.no_grad():  # by hand, in the same BatchNorm batches
         h0, h1, h_o = model.backbone(torch.cat([*views, original])).chunk(3)
         h_g = model.backbone(gray)
-        base = model.invariance_step([h0, h1], batch)["loss"]
+        base = model.method_loss([h0, h1], batch)["loss"]
         eq = model.objectives["equimod"]  # joint BatchNorm batches, as the official code: g' on 3N rows, u on 2N
         z_o, z0, z1 = eq.projector(torch.cat([h_o, h0, h1])).chunk(3)
         p0, p1 = batch["params"]

@@ -9,14 +9,14 @@ import torchvision.transforms.functional as TF  # v1 kernels: an independent re-
 from omegaconf import OmegaConf
 from PIL import Image
 
-from solo_equimod.augment import ParamLayout, ParamPretrainTransform, ViewParams, ViewPolicy, layout_for
+from solo_equimod.augment import AugmentationLayout, ParamPretrainTransform, ViewParams, ViewPolicy, layout_for
 from solo_equimod.augment.policy import policies_from_config
 from solo_equimod.errors import ConfigError
 from tests.conftest import REPO
 
 
 def test_appendix_a11_example_byol_imagenet_18d():
-    layout = ParamLayout(flip=True, jitter=True, gray=True, blur=True, solarize=True)
+    layout = AugmentationLayout(flip=True, jitter=True, gray=True, blur=True, solarize=True)
     params = ViewParams(crop=(12, 9, 120, 96), jitter=True, factors=(1.13, 1, 0.84, -0.09), order=(3, 1, 2, 0),
                         gray=True)
     expected = [0, 1, 1, 0, 0, 12, 9, 120, 96, 1.13, 1, 0.84, -0.09, 3, 1, 2, 0, 0]
@@ -26,13 +26,13 @@ def test_appendix_a11_example_byol_imagenet_18d():
 
 
 def test_appendix_a12_example_simclr_cifar_15d():
-    layout = ParamLayout(flip=True, jitter=True, gray=True)
+    layout = AugmentationLayout(flip=True, jitter=True, gray=True)
     params = ViewParams(crop=(1, 2, 24, 27), flip=True)
     assert layout.encode(params) == [1, 0, 0, 1, 2, 24, 27, 1, 1, 1, 0, 0, 1, 2, 3]
 
 
 def test_not_applied_jitter_encodes_defaults_even_if_factors_were_drawn():
-    layout = ParamLayout(blur=True)
+    layout = AugmentationLayout(blur=True)
     p = ViewParams(crop=(0, 0, 8, 8), jitter=False, factors=(2, 2, 2, 0.3), order=(3, 2, 1, 0), sigma=1.5)
     assert layout.encode(p)[8:] == [1, 1, 1, 0, 0, 1, 2, 3, 0]
 

@@ -10,7 +10,7 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import default_collate
 
-from solo_equimod.augment.apply import apply_view_params
+from solo_equimod.augment.per_image_applier import apply_view_params
 from solo_equimod.augment.policy import policies_from_config
 from solo_equimod.augment.pretext import (
     BLUR_KERNELS,

@@ -116,13 +116,13 @@ def test_sigkill_mid_epoch_then_auto_resume_matches_an_unkilled_run(tmp_path: Pa
 
 def test_non_finite_loss_stops_with_step_and_terms_and_keeps_checkpoint(tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    original = SimCLR.invariance_step
+    original = SimCLR.method_loss
 
     def poisoned(self: SimCLR, view_feats: list[torch.Tensor], batch: dict) -> dict[str, torch.Tensor]:
         out = original(self, view_feats, batch)
         return {"loss": out["loss"] * float("nan")} if self.trainer.global_step == 2 else out
 
-    monkeypatch.setattr(SimCLR, "invariance_step", poisoned)
+    monkeypatch.setattr(SimCLR, "method_loss", poisoned)
     cfg = _cfg(tmp_path, "nan", method="simclr_equimod")
     with pytest.raises(FloatingPointError, match=r"optimiser step 3 .*train_loss=nan.*train_simclr_loss=nan") as err:
         pretrain(cfg)
@@ -143,7 +143,7 @@ def test_non_finite_loss_stops_with_step_and_terms_and_keeps_checkpoint(tmp_path
         pretrain(_cfg(tmp_path, "nan", method="simclr_equimod", **{"optimizer.lr": 0.1}))
     assert snapshot(run_dir) == before
     # ... and the same command with auto_resume continues from step 2 to the end
-    monkeypatch.setattr(SimCLR, "invariance_step", original)
+    monkeypatch.setattr(SimCLR, "method_loss", original)
     last = pretrain(cfg)
     assert torch.load(last, weights_only=True)["global_step"] == 6
     assert _rows(run_dir, "csv-resumed-epoch=0-step=2")

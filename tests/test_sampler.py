@@ -19,7 +19,7 @@ import torch
 from torchvision.transforms import ColorJitter, GaussianBlur, RandomResizedCrop
 
 from solo_equimod.augment import sampler
-from solo_equimod.augment.params import ParamLayout
+from solo_equimod.augment.params import AugmentationLayout
 from solo_equimod.augment.policy import ViewPolicy
 from solo_equimod.augment.sampler import sample_view, sample_views
 
@@ -131,7 +131,7 @@ def test_jitter_factors_and_orders_match_color_jitter() -> None:
     drawn = sample_views(POLICY, torch.full((N,), 32), torch.full((N,), 32), torch.Generator().manual_seed(3))
     on = drawn.jitter
     ours = torch.cat([drawn.factors, drawn.order.float()], dim=1)[on]
-    layout = ParamLayout()
+    layout = AugmentationLayout()
     names = [n for n in layout.names if n.endswith("_factor") or n.startswith("jitter_order")]
     assert misses(ours, ref, names) == []
     assert order_misses(drawn.order[on]) == [] and order_misses(ref[:, 4:].long()) == []
@@ -162,7 +162,7 @@ def test_flags_and_sigma_match_their_laws() -> None:
 
 
 def test_rows_encode_as_the_layout_and_per_image_draws_are_seeded() -> None:
-    layout = ParamLayout(blur=True, solarize=True)
+    layout = AugmentationLayout(blur=True, solarize=True)
     drawn = sample_views(POLICY, torch.tensor([32, 24, 375]), torch.tensor([32, 200, 500]),
                          torch.Generator().manual_seed(7))
     encoded = layout.encode_batch(drawn)
@@ -180,7 +180,7 @@ def test_groups_share_one_draw_with_the_ungrouped_law(rrc_references: dict) -> N
     groups = torch.arange(2 * N) // 2  # pairs
     drawn = sample_views(POLICY, torch.full((2 * N,), 32), torch.full((2 * N,), 32),
                          torch.Generator().manual_seed(9), groups=groups)
-    vectors = ParamLayout(blur=True, solarize=True).encode_batch(drawn)
+    vectors = AugmentationLayout(blur=True, solarize=True).encode_batch(drawn)
     assert torch.equal(vectors[0::2], vectors[1::2])  # each pair shares its draw
     assert len(torch.unique(vectors[0::2, 5:9], dim=0)) > N // 4  # and the pairs differ
     assert misses(drawn.crop[0::2], rrc_references[(32, 32)], CROP_NAMES) == []

@@ -17,22 +17,19 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch.nn.parallel import DistributedDataParallel
 
-from solo_equimod.augment.apply import apply_view_params
+from solo_equimod.augment.per_image_applier import apply_view_params
 from solo_equimod.augment.pipeline import OriginalView, normalize, to_uint8_tensor
 from solo_equimod.augment.policy import ViewPolicy, layout_for, policies_from_config
 from solo_equimod.augment.sampler import sample_views
 from solo_equimod.config.preflight import check_pretrain_config
 from solo_equimod.config.schema import validate
 from solo_equimod.data.batch import Batch
-from solo_equimod.data.datasets import DATASET_INFO, build_dataset
+from solo_equimod.data.dataset_info import DATASET_INFO
+from solo_equimod.data.datasets import build_dataset
 from solo_equimod.errors import ConfigError
-from solo_equimod.eval.equivariance import (
-    AugmentationViews,
-    EncodedViews,
-    equivariance_measures,
-    measured_policies,
-    run_equivariance,
-)
+from solo_equimod.eval.augmentation_views import AugmentationViews, measured_policies
+from solo_equimod.eval.encoded_views import EncodedViews
+from solo_equimod.eval.equivariance import equivariance_measures, run_equivariance
 from solo_equimod.methods import METHODS, BaseMethod
 from solo_equimod.objectives.stl import HyperLinear
 from solo_equimod.run.checkpoints import load_method, save_method
@@ -161,7 +158,7 @@ def test_each_term_equals_a_naive_loop_of_the_official_formulas(tmp_path: Path) 
     torch.testing.assert_close(out["equi"], equi, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(out["trans"], trans, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(out["loss"], 1.0 * equi + 0.1 * trans, rtol=1e-5, atol=1e-5)
-    simclr = model.invariance_step([y1, y2], fixed_batch(model.cfg, n))["loss"]
+    simclr = model.method_loss([y1, y2], fixed_batch(model.cfg, n))["loss"]
     with torch.no_grad():
         torch.testing.assert_close(simclr, _nce_loop(model.projector(y1), model.projector(y2), tau), rtol=1e-5,
                                    atol=1e-5)

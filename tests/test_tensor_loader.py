@@ -1,6 +1,6 @@
 """data.format=tensor: epochs, shards, the named batch, views re-made from their returned
 parameters by the per-image torchvision applier, and the errors for over-budget or mixed-size data.
-References: the dataset itself (indexes, labels), `apply_view_params`, `dali_loader.epoch_plan`."""
+References: the dataset itself (indexes, labels), `apply_view_params`, `solo_equimod.data.epochs.epoch_plan`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from solo_equimod.augment.apply import apply_view_params
+from solo_equimod.augment.per_image_applier import apply_view_params
 from solo_equimod.augment.pipeline import OriginalView, to_uint8_tensor
 from solo_equimod.augment.policy import ViewPolicy
 from solo_equimod.data import tensor_loader

@@ -17,7 +17,7 @@ import pytest
 import torch
 from PIL import Image
 
-from solo_equimod.data.datasets import dataset_image_sizes
+from solo_equimod.data.describe import dataset_image_sizes
 from solo_equimod.data.factors3d import SHAPES, Factors3D, write_layout
 from solo_equimod.data.images import CorruptImageError
 from solo_equimod.data.rotations import euler_xyz_matrix, euler_xyz_quat, relative_quat

@@ -1,4 +1,4 @@
-"""The DALI twin of `sample.py` + `apply.py`: batch-wise parameter draws fed to DALI, and the DALI
+"""The DALI twin of `sampler.py` + `per_image_applier.py`: batch-wise parameter draws fed to DALI, and the DALI
 graph that applies them, so each view comes back with its raw Appendix A.1 vector.
 
 Sampling: the feeder draws each batch's parameters with the one batch-level sampler
@@ -11,7 +11,7 @@ after each colour operation, contrast around the mean of the floored grayscale, 
 so a returned factor means the same thing in both pipelines. Per-sample branches use DALI
 conditionals: the pipeline must be defined with `enable_conditionals=True`.
 
-This module imports DALI; `solo_equimod.data.dali_loader` imports it only once DALI is known to be there.
+This module imports DALI; `solo_equimod.data.dali` imports it only once DALI is known to be there.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import nvidia.dali.math as dmath
 from nvidia.dali import fn, types
 from nvidia.dali.data_node import DataNode
 
-from solo_equimod.augment.batched import GRAY_WEIGHTS
-from solo_equimod.augment.params import JITTER_OPS, BatchViewParams, ParamLayout
+from solo_equimod.augment.batched_applier import GRAY_WEIGHTS
+from solo_equimod.augment.params import JITTER_OPS, AugmentationLayout, BatchViewParams
 from solo_equimod.augment.pipeline import OriginalView
 from solo_equimod.augment.policy import ViewPolicy
 
@@ -44,7 +44,7 @@ def view_feed_names(policy: ViewPolicy) -> list[str]:
     return names + [name for op in _jitter_ops(policy) for name in [op] + [f"{op}_at_{k}" for k in range(4)]]
 
 
-def view_feed(layout: ParamLayout, draws: BatchViewParams) -> dict[str, np.ndarray]:
+def view_feed(layout: AugmentationLayout, draws: BatchViewParams) -> dict[str, np.ndarray]:
     """What the DALI graph of one view reads, computed from its draws: the vector, the window, and
     one boolean per flag and per (jitter position, operation), used as conditional predicates."""
     d = draws.to("cpu")

@@ -2,7 +2,7 @@
 
 A view is made by, in this order: random resized crop, horizontal flip, color jitter (in a random
 order of its four operations), grayscale, Gaussian blur, solarize. `ViewParams` records what was
-sampled; `ParamLayout` turns it into the raw numerical vector of Appendix A.1:
+sampled; `AugmentationLayout` turns it into the raw numerical vector of Appendix A.1:
 
     [flags: flip, jitter, gray, (blur), (solarize)]
     [crop x (left), crop y (top), crop width, crop height]            (input-image pixels)
@@ -90,8 +90,10 @@ class BatchViewParams:
 
 
 @dataclass(frozen=True)
-class ParamLayout:
-    """Which optional augmentations a policy can apply, hence the layout of its vectors."""
+class AugmentationLayout:
+    """Which optional augmentations a policy can apply, hence the layout of its Appendix A.1 vectors, and
+    the encoding of `ViewParams` into them. (What a batch's `params` are, augmentation vectors or group
+    elements, is `solo_equimod.data.param_spec.BatchParamsSpec`.)"""
 
     flip: bool = True
     jitter: bool = True

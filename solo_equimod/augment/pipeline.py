@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 from torchvision.transforms.v2 import functional as F
 
-from solo_equimod.augment.apply import apply_view_params, apply_view_params_and_shift
-from solo_equimod.augment.params import ParamLayout
+from solo_equimod.augment.params import AugmentationLayout
+from solo_equimod.augment.per_image_applier import apply_view_params, apply_view_params_and_shift
 from solo_equimod.augment.policy import ViewPolicy, layout_for
 from solo_equimod.augment.sampler import sample_view, sample_views
 
@@ -87,7 +87,7 @@ class ParamPretrainTransform:
         with_color_shift: bool = False,
     ) -> None:
         self.policies = list(policies)
-        self.layout: ParamLayout = layout_for(self.policies)
+        self.layout: AugmentationLayout = layout_for(self.policies)
         self.mean, self.std = list(mean), list(std)
         self.original = original
         self.with_original = with_original

@@ -19,7 +19,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from solo_equimod.augment.params import ParamLayout
+from solo_equimod.augment.params import AugmentationLayout
 from solo_equimod.config.components import COMPONENTS
 from solo_equimod.config.settings import Settings, parse_settings, setting
 from solo_equimod.errors import ConfigError
@@ -170,9 +170,9 @@ COMPONENTS.augmentation = AugmentationSettings
 COMPONENTS.checks["augmentations"] = check_augmentations
 
 
-def layout_for(policies: Sequence[ViewPolicy]) -> ParamLayout:
+def layout_for(policies: Sequence[ViewPolicy]) -> AugmentationLayout:
     """The Appendix A.1 layout: an augmentation is encoded when any view can apply it."""
-    return ParamLayout(
+    return AugmentationLayout(
         flip=any(p.flip_prob > 0 for p in policies),
         jitter=any(p.jitter_prob > 0 for p in policies),
         gray=any(p.gray_prob > 0 for p in policies),

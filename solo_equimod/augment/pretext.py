@@ -15,7 +15,7 @@ import torch
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
-from solo_equimod.augment.apply import apply_view_params
+from solo_equimod.augment.per_image_applier import apply_view_params
 from solo_equimod.augment.pipeline import normalize
 from solo_equimod.augment.policy import ViewPolicy
 from solo_equimod.augment.sampler import sample_view

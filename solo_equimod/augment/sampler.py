@@ -1,7 +1,7 @@
 """The one sampler of view parameters: B views at once, with torchvision's distributions.
 
 Every loader draws here: the per-image torchvision path (B=1), the DALI feeder and the batched
-applier (`solo_equimod.augment.batched`). The distributions are torchvision's, vectorised:
+applier (`solo_equimod.augment.batched_applier`). The distributions are torchvision's, vectorised:
 
 - crop: `RandomResizedCrop.get_params`: up to `RRC_ATTEMPTS` (10) windows of area
   U(min_scale, max_scale) * H * W and log-uniform aspect ratio, w = round(sqrt(area * ratio)),

@@ -16,7 +16,7 @@ from solo_equimod.augment.policy import ViewPolicy, policies_from_config
 from solo_equimod.config.choices import VIEW_DATASETS
 from solo_equimod.config.world import planned_processes
 from solo_equimod.data.batch import PipelineRequests
-from solo_equimod.data.datasets import dataset_image_sizes, num_classes_of
+from solo_equimod.data.describe import dataset_image_sizes, num_classes_of
 from solo_equimod.data.pretrain import FORMAT_INPUTS
 from solo_equimod.errors import ConfigError
 
@@ -29,7 +29,7 @@ def check_data_config(cfg: DictConfig, requests: PipelineRequests) -> None:
         _check_renderings_unaugmented(cfg.data.dataset, policies_from_config(cfg.augmentations))
     _check_inputs(cfg, requests)
     if cfg.data.format == "dali":
-        from solo_equimod.data.dali_loader import require_dali  # the import guard: DALI is an optional extra
+        from solo_equimod.data.dali.guard import require_dali  # the import guard: DALI is an optional extra
 
         try:
             require_dali()
@@ -100,7 +100,7 @@ def check_pretrain_data(cfg: DictConfig, train_set: Dataset, val_set: Dataset | 
                           f"the {size} training images of {where}: the incomplete last batch is dropped, so no step "
                           f"would run; use optimizer.batch_size <= {size // world}")
     if cfg.data.format == "dali":
-        from solo_equimod.data.dali_loader import IMAGE_EXTENSIONS
+        from solo_equimod.data.dali.files import IMAGE_EXTENSIONS
 
         ignored = [path for path, _ in getattr(train_set, "samples", []) if not path.lower().endswith(IMAGE_EXTENSIONS)]
         if ignored:

@@ -8,56 +8,21 @@ turns every way that can go wrong into an error naming the dataset, the path and
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Dataset
 from torchvision import datasets as tvd
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from solo_equimod.config.choices import DATASETS
+from solo_equimod.data.dataset_info import DATASET_INFO, SPLITS
 from solo_equimod.data.factors3d import Factors3D
-from solo_equimod.data.images import CheckedImageFolder, header_size
+from solo_equimod.data.images import CheckedImageFolder
 from solo_equimod.data.synthetic import SyntheticShapes
-from solo_equimod.data.views3d import FolderObjects, ObjectViews
+from solo_equimod.data.views3d import FolderObjects
 from solo_equimod.errors import ConfigError
 
-SPLITS: tuple[str, ...] = ("train", "val")
 SYNTHETIC_SIZES: dict[str, int] = {"train": 2048, "val": 512}
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    """Per-channel normalisation stats, class count (None: read from the folder), image side."""
-
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    num_classes: int | None
-    image_size: int
-
-
-_CIFAR_STATS = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
-_IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
-# Measured over 4096 SyntheticShapes train images (seed 0, 32 px).
-_SYNTHETIC_STATS = ((0.413, 0.412, 0.413), (0.203, 0.203, 0.204))
-# Round values near the measured ones (one view of each of the 384 factors3d train objects, seed 0, 32 px:
-# mean 0.526 / 0.534 / 0.533, std 0.241 / 0.244 / 0.239).
-_FACTORS3D_STATS = ((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
-
-DATASET_INFO: dict[str, DatasetInfo] = {
-    "cifar10": DatasetInfo(*_CIFAR_STATS, num_classes=10, image_size=32),
-    "cifar100": DatasetInfo(*_CIFAR_STATS, num_classes=100, image_size=32),
-    "stl10": DatasetInfo((0.4914, 0.4823, 0.4466), (0.247, 0.243, 0.261), num_classes=10, image_size=96),
-    "imagenet": DatasetInfo(*_IMAGENET_STATS, num_classes=1000, image_size=224),
-    "imagenet100": DatasetInfo(*_IMAGENET_STATS, num_classes=100, image_size=224),
-    "custom": DatasetInfo(*_IMAGENET_STATS, num_classes=None, image_size=224),
-    "synthetic": DatasetInfo(*_SYNTHETIC_STATS, num_classes=10, image_size=32),
-    # SIE main.py: Normalize(mean=[0.5016, 0.5037, 0.5060], std=[0.1030, 0.0999, 0.0969]); 55 synsets, 256 px
-    "3diebench": DatasetInfo((0.5016, 0.5037, 0.5060), (0.1030, 0.0999, 0.0969), num_classes=None, image_size=256),
-    "factors3d": DatasetInfo(*_FACTORS3D_STATS, num_classes=6, image_size=32),
-}
-
 _TORCHVISION = {"cifar10": tvd.CIFAR10, "cifar100": tvd.CIFAR100, "stl10": tvd.STL10}
 
 
@@ -153,46 +118,3 @@ def build_dataset(name: str, root: str | None, split: str, transform: Callable |
         return _build_torchvision(name, path, split, transform, download)
     path = _check_root(name, root, split, must_exist=True)
     return _build_folder(name, path, split, transform, skip_corrupt)
-
-
-def _raw_sizes(dataset: Dataset, indices: list[int]) -> list[tuple[int, int]]:
-    """(height, width) of the raw images at ``indices``, without decoding pixels."""
-    if isinstance(dataset, Subset):
-        return _raw_sizes(dataset.dataset, [int(dataset.indices[i]) for i in indices])
-    if isinstance(dataset, SyntheticShapes):
-        return [(dataset.image_size, dataset.image_size)] * len(indices)
-    if isinstance(dataset, ObjectViews):
-        return dataset.raw_sizes(indices)
-    if isinstance(dataset, tvd.CIFAR10):  # CIFAR100 too; data is (N, H, W, C)
-        return [tuple(dataset.data.shape[1:3])] * len(indices)
-    if isinstance(dataset, tvd.STL10):  # data is (N, C, H, W)
-        return [tuple(dataset.data.shape[2:4])] * len(indices)
-    if isinstance(dataset, tvd.DatasetFolder):
-        skip = getattr(dataset, "skip_corrupt", False)
-        found = [header_size(dataset.samples[i][0], skip) for i in indices]
-        return [(height, width) for width, height in filter(None, found)]
-    raise TypeError(
-        f"dataset_image_sizes: unsupported dataset type {type(dataset).__name__}; expected one "
-        "from build_dataset (SyntheticShapes, CIFAR10/100, STL10, ImageFolder) or a Subset of one"
-    )
-
-
-def dataset_image_sizes(dataset: Dataset, max_items: int = 256, seed: int = 0) -> list[tuple[int, int]]:
-    """(height, width) of a seeded random sample of up to ``max_items`` raw images.
-
-    Cheap (image headers only), so augmentation-parameter statistics, which depend on the
-    input size (crop boxes are in pixels), can be estimated on the real size distribution.
-    """
-    count = min(max_items, len(dataset))
-    indices = np.random.default_rng(seed).choice(len(dataset), size=count, replace=False)
-    return _raw_sizes(dataset, sorted(int(i) for i in indices))
-
-
-def num_classes_of(dataset: Dataset) -> int:
-    """The number of classes of a dataset from ``build_dataset`` (or a Subset of one)."""
-    if isinstance(dataset, Subset):
-        return num_classes_of(dataset.dataset)
-    classes = getattr(dataset, "classes", None)
-    if classes is None:
-        raise TypeError(f"num_classes_of: {type(dataset).__name__} has no 'classes' attribute")
-    return len(classes)

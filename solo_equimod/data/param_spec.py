@@ -15,7 +15,10 @@ from solo_equimod.data.views3d import group_spec
 
 
 @dataclass(frozen=True)
-class ParamSpec:
+class BatchParamsSpec:
+    """What the `params` vectors of a batch are: their component names and what they are relative to (the
+    augmentation vectors of an `AugmentationLayout`, or a dataset of renderings' group elements)."""
+
     names: tuple[str, ...]  # one per component of a params vector
     relative_to: str  # "original": params[k] takes the original to views[k]; "first_view": views[0] to views[k]
 
@@ -24,8 +27,8 @@ class ParamSpec:
         return len(self.names)
 
 
-def param_spec(cfg: DictConfig) -> ParamSpec:
+def param_spec(cfg: DictConfig) -> BatchParamsSpec:
     """The params of `cfg`'s data: its group elements (`data.group`) or its augmentations' layout."""
     if cfg.data.dataset in VIEW_DATASETS:
-        return ParamSpec(group_spec(cfg.data.get("group", "rot")).names, "first_view")
-    return ParamSpec(layout_for(policies_from_config(cfg.augmentations)).names, "original")
+        return BatchParamsSpec(group_spec(cfg.data.get("group", "rot")).names, "first_view")
+    return BatchParamsSpec(layout_for(policies_from_config(cfg.augmentations)).names, "original")

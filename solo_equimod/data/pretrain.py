@@ -3,7 +3,7 @@ inputs the configured objectives ask for (given as `PipelineRequests` by the tra
 `LabelledBatch`es for the online classifier.
 
 `data.format: image_folder` (default) decodes and augments with torchvision in DataLoader workers;
-`data.format: dali` hands the training loader to NVIDIA DALI (`solo_equimod.data.dali_loader`);
+`data.format: dali` hands the training loader to NVIDIA DALI (`solo_equimod.data.dali`);
 `data.format: tensor` keeps the decoded training set in memory on the training device and augments
 batches there (`solo_equimod.data.tensor_loader`).
 """
@@ -22,7 +22,9 @@ from solo_equimod.augment import OriginalView, ParamPretrainTransform, policies_
 from solo_equimod.augment.pipeline import to_uint8_tensor
 from solo_equimod.config.choices import VIEW_DATASETS
 from solo_equimod.data.batch import Batch, LabelledDataset, PipelineRequests
-from solo_equimod.data.datasets import DATASET_INFO, build_dataset, dataset_image_sizes
+from solo_equimod.data.dataset_info import DATASET_INFO
+from solo_equimod.data.datasets import build_dataset
+from solo_equimod.data.describe import dataset_image_sizes
 from solo_equimod.data.views3d import ViewPairs, group_spec, sample_group_elements
 
 # what each `data.format` can make besides the views: the original image, the views' colour shifts across
@@ -144,7 +146,7 @@ class PretrainDataModule(pl.LightningDataModule):
                           num_workers=self.cfg.data.num_workers, persistent_workers=self.cfg.data.num_workers > 0)
 
     def _dali_loader(self) -> Any:
-        from solo_equimod.data.dali_loader import build_dali_pretrain_loader
+        from solo_equimod.data.dali.build import build_dali_pretrain_loader
 
         cfg, trainer = self.cfg, self.trainer
         on_gpu = trainer is not None and trainer.accelerator.__class__.__name__ == "CUDAAccelerator"

@@ -5,7 +5,7 @@ For data that fits in memory (CIFAR-10/100, STL-10, `synthetic`, small `custom` 
 removes per-image decoding and augmentation in DataLoader workers, the bottleneck of CPU loading.
 It yields the same named `Batch` as the other loaders (`solo_equimod.data.batch`). Epochs: a seeded
 permutation (seed + epoch, the same on every rank), padded like `DistributedSampler` and strided
-across ranks, cut into batches, the incomplete last batch dropped (`dali_loader.epoch_plan`).
+across ranks, cut into batches, the incomplete last batch dropped (`solo_equimod.data.epochs.epoch_plan`).
 
 Randomness: the parameters of the batch at (epoch, step) are drawn from a generator seeded by
 (seed, rank, epoch, step), so the position in the epoch *is* the RNG state. `state_dict` (which
@@ -28,13 +28,13 @@ from lightning.pytorch.utilities import move_data_to_device
 from torch.utils.data import Dataset, default_collate
 from torchvision import datasets as tvd
 
-from solo_equimod.augment.batched import apply_batch, apply_batch_and_shift
+from solo_equimod.augment.batched_applier import apply_batch, apply_batch_and_shift
 from solo_equimod.augment.pipeline import OriginalView, normalize, to_uint8_tensor
 from solo_equimod.augment.policy import ViewPolicy, layout_for
 from solo_equimod.augment.sampler import sample_views
 from solo_equimod.data.batch import Batch
-from solo_equimod.data.dali_loader import EpochSampler, epoch_plan
-from solo_equimod.data.datasets import dataset_image_sizes
+from solo_equimod.data.describe import dataset_image_sizes
+from solo_equimod.data.epochs import EpochSampler, epoch_plan
 from solo_equimod.errors import ConfigError
 
 BUDGET_KEY = "data.tensor_budget_gb"

@@ -21,10 +21,10 @@ from tqdm import tqdm
 from solo_equimod.config.schema import DataConfig
 from solo_equimod.data.batch import LabelledDataset
 from solo_equimod.data.checks import check_splits
-from solo_equimod.data.datasets import num_classes_of
+from solo_equimod.data.describe import num_classes_of
 from solo_equimod.data.pretrain import build_eval_transform, build_split
 from solo_equimod.errors import ConfigError
-from solo_equimod.eval.linear import extract_features
+from solo_equimod.eval.features import extract_features
 from solo_equimod.eval.loading import load_for_eval
 from solo_equimod.eval.reports import method_label, report_path
 from solo_equimod.run.atomic import refuse_existing, write_json

@@ -11,164 +11,28 @@ without augmentation, a fast variant for CPUs. Every report says which was used.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
 
 import lightning.pytorch as pl
 import torch
-from lightly.utils.benchmarking.topk import mean_topk_accuracy
 from omegaconf import DictConfig
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
-from torchvision.transforms import v2
-from tqdm import tqdm
 
-from solo_equimod.config.components import COMPONENTS
-from solo_equimod.config.schema import DataConfig
-from solo_equimod.data.batch import LabelledBatch, LabelledDataset
+from solo_equimod.data.batch import LabelledDataset
 from solo_equimod.data.checks import check_splits
-from solo_equimod.data.datasets import DATASET_INFO, num_classes_of
+from solo_equimod.data.describe import num_classes_of
 from solo_equimod.data.pretrain import build_split
 from solo_equimod.errors import ConfigError
+from solo_equimod.eval.features import extract_features
+from solo_equimod.eval.linear_classifier import LinearClassifier
+from solo_equimod.eval.linear_config import LinearConfig
+from solo_equimod.eval.linear_transforms import evaluation_view, test_transform, train_transform
 from solo_equimod.eval.loading import load_for_eval
 from solo_equimod.eval.reports import method_label, report_path
 from solo_equimod.methods import BaseMethod
 from solo_equimod.run.atomic import refuse_existing, write_json
 from solo_equimod.run.progress import progress_callback
-
-
-@dataclass
-class LinearOptimizerConfig:
-    name: str = "sgd"
-    batch_size: int = 256  # Sec. 3.2.1
-    lr: float = 0.2  # Sec. 3.2.1
-    weight_decay: float = 0.0  # Sec. 3.2.1: no weight decay
-    momentum: float = 0.9  # Sec. 3.2.1: Nesterov momentum 0.9
-    nesterov: bool = True
-
-
-@dataclass
-class TestViewConfig:
-    """The deterministic view of evaluation images; null keys: the dataset's default (see `test_view`)."""
-
-    resize: Optional[int] = None  # shorter side; CIFAR-size crops (32): 36, ImageNet-size: 256 (official code)
-    center_crop: Optional[int] = None  # CIFAR-size: 32, ImageNet-size: 224
-    interpolation: str = "bicubic"  # official code, src/dataset.py
-
-
-@dataclass
-class LinearConfig:
-    name: str = "linear"
-    pretrained_feature_extractor: str = "???"
-    data: DataConfig = field(default_factory=DataConfig)
-    optimizer: LinearOptimizerConfig = field(default_factory=LinearOptimizerConfig)
-    max_epochs: int = 90  # Sec. 3.2.1
-    min_lr: float = 1e-4  # the per-step cosine ends here (official code, src/main.py)
-    augment: bool = True
-    # the baseline: the checkpoint's architecture freshly initialised (seeded), through the same protocol
-    random_init: bool = False
-    test_view: TestViewConfig = field(default_factory=TestViewConfig)
-    accelerator: str = "auto"
-    devices: Any = 1
-    precision: str = "32-true"
-    seed: int = 5
-    output: Optional[str] = None  # JSON report path; default: linear_<dataset>-<checkpoint stem>.json next to it
-    overwrite: bool = False  # replace existing report files (else refused before the evaluation runs)
-
-
-COMPONENTS.schemas["linear"] = LinearConfig  # the command line registers it with Hydra (config.hydra_schemas)
-
-
-class LinearClassifier(pl.LightningModule):
-    """A linear layer on frozen features (`backbone=None`: the inputs are features already)."""
-
-    def __init__(self, backbone: nn.Module | None, features_dim: int, num_classes: int,
-                 opt: LinearOptimizerConfig, min_lr: float = 0.0) -> None:
-        super().__init__()
-        self.backbone = backbone
-        if backbone is not None:
-            backbone.requires_grad_(False)
-        self.classifier = nn.Linear(features_dim, num_classes)
-        self.opt, self.min_lr = opt, min_lr
-        self.val_preds: list[torch.Tensor] = []
-        self.val_targets: list[torch.Tensor] = []
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        if self.backbone is None:
-            return x
-        self.backbone.eval()  # frozen: BatchNorm statistics stay those of pretraining
-        with torch.no_grad():
-            return self.backbone(x)
-
-    def training_step(self, batch: LabelledBatch, batch_idx: int) -> torch.Tensor:
-        x, y = batch["image"], batch["target"]
-        loss = nn.functional.cross_entropy(self.classifier(self.features(x)), y)
-        self.log("train_loss", loss, prog_bar=True, batch_size=y.shape[0])
-        return loss
-
-    def validation_step(self, batch: LabelledBatch, batch_idx: int) -> None:
-        x, y = batch["image"], batch["target"]
-        k = min(5, self.classifier.out_features)  # top-5 of fewer than 5 classes is top-all
-        self.val_preds.append(self.classifier(self.features(x)).topk(k, dim=1).indices.cpu())
-        self.val_targets.append(y.cpu())
-
-    def on_validation_epoch_end(self) -> None:
-        if not self.val_preds:
-            return
-        k = (1, min(5, self.classifier.out_features))
-        acc = mean_topk_accuracy(torch.cat(self.val_preds), torch.cat(self.val_targets), k=k)
-        self.log_dict({"val_acc1": acc[1], "val_acc5": acc[k[1]]}, prog_bar=True)
-        self.val_preds.clear()
-        self.val_targets.clear()
-
-    def configure_optimizers(self) -> Any:
-        if self.opt.name != "sgd":
-            raise ConfigError(f"optimizer.name={self.opt.name!r}: linear evaluation uses 'sgd' (Sec. 3.2.1)")
-        optimizer = torch.optim.SGD(self.classifier.parameters(), lr=self.opt.lr, momentum=self.opt.momentum,
-                                    nesterov=self.opt.nesterov, weight_decay=self.opt.weight_decay)
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-            optimizer, T_max=max(1, int(self.trainer.estimated_stepping_batches)), eta_min=self.min_lr)
-        return [optimizer], [{"scheduler": scheduler, "interval": "step"}]
-
-
-@torch.no_grad()
-def extract_features(backbone: nn.Module, loader: DataLoader, desc: str = "features") -> tuple[torch.Tensor, torch.Tensor]:
-    """Frozen-backbone features and targets of a whole loader of `LabelledBatch`es, with a progress bar."""
-    backbone.eval()
-    feats, targets = [], []
-    for batch in tqdm(loader, desc=desc, leave=False):
-        feats.append(backbone(batch["image"]))
-        targets.append(batch["target"])
-    return torch.cat(feats), torch.cat(targets)
-
-
-def evaluation_view(cfg: DictConfig, crop_size: int) -> tuple[int, int, str]:
-    """(resize, center crop, interpolation) of the evaluation view: the configured values, else the
-    official code's for the pretraining crop size (CIFAR-size, 32: 36 / 32; ImageNet-size: 256 / 224)."""
-    default = (round(crop_size * 36 / 32), crop_size) if crop_size <= 64 else (256, 224)
-    view = cfg.test_view
-    return (view.resize or default[0], view.center_crop or default[1], view.interpolation)
-
-
-def _normalize(dataset: str) -> list[v2.Transform]:
-    info = DATASET_INFO[dataset]
-    return [v2.ToDtype(torch.float32, scale=True), v2.Normalize(info.mean, info.std)]
-
-
-def _test_transform(cfg: DictConfig, crop_size: int) -> v2.Compose:
-    resize, crop, interpolation = evaluation_view(cfg, crop_size)
-    mode = v2.InterpolationMode(interpolation)
-    return v2.Compose([v2.ToImage(), v2.Resize(resize, interpolation=mode, antialias=True), v2.CenterCrop(crop),
-                       *_normalize(cfg.data.dataset)])
-
-
-def _train_transform(pretrain_cfg: DictConfig, cfg: DictConfig) -> v2.Compose:
-    """RandomResizedCrop (scale 0.08-1, bicubic as the official code) + horizontal flip."""
-    crop = int(pretrain_cfg.augmentations[0].crop_size)
-    mode = v2.InterpolationMode(cfg.test_view.interpolation)
-    return v2.Compose([v2.ToImage(), v2.RandomResizedCrop(crop, interpolation=mode, antialias=True),
-                       v2.RandomHorizontalFlip(), *_normalize(cfg.data.dataset)])
 
 
 def run_linear(raw_cfg: DictConfig) -> dict[str, float]:
@@ -187,8 +51,8 @@ def run_linear(raw_cfg: DictConfig) -> dict[str, float]:
             method = type(method)(method.cfg)
     backbone = method.backbone
     crop_size = int(method.cfg.augmentations[0].crop_size)
-    eval_tf = _test_transform(cfg, crop_size)
-    train_tf = _train_transform(method.cfg, cfg) if cfg.augment else eval_tf
+    eval_tf = test_transform(cfg, crop_size)
+    train_tf = train_transform(method.cfg, cfg) if cfg.augment else eval_tf
     train_set, val_set = build_split(cfg, "train", train_tf), build_split(cfg, "val", eval_tf)
     if val_set is None:
         raise ConfigError("linear evaluation needs validation data: set data.val_path")
@@ -221,4 +85,3 @@ def run_linear(raw_cfg: DictConfig) -> dict[str, float]:
               "checkpoint": str(cfg.pretrained_feature_extractor)}
     write_json(result, output)
     return result
-

@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 
 from solo_equimod.config.choices import VIEW_DATASETS
 from solo_equimod.config.schema import DataConfig
-from solo_equimod.data.datasets import DATASET_INFO
+from solo_equimod.data.dataset_info import DATASET_INFO
 from solo_equimod.data.pretrain import build_split
 from solo_equimod.data.views3d import ObjectViews, view_tensor
 from solo_equimod.errors import ConfigError

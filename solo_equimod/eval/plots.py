@@ -35,3 +35,18 @@ def bar_chart(labels: Sequence[str], series: Mapping[str, Sequence[float]], erro
     fig.savefig(buf, format="png", dpi=120)
     plt.close(fig)
     return write_bytes(Path(path), buf.getvalue())
+
+
+def displacement_chart(results: Mapping[str, Mapping[str, Mapping[str, float]]], measure: str, title: str,
+                       path: Path) -> Path:
+    """Figure 3 or 4 from `{label: {measure: summary}}` (`displacement.summarize`): "absolute" (Eq. 5) as
+    mean and standard deviation; "relative" (Eq. 6), a heavy-tailed ratio, as median and interquartile range."""
+    labels = list(results)
+    if measure == "absolute":
+        values = [results[a][measure]["mean"] for a in labels]
+        errors = [results[a][measure]["std"] for a in labels]
+        return bar_chart(labels, {"mean": values}, {"mean": errors}, 0.0, "absolute displacement (Eq. 5)", title, path)
+    values = [results[a][measure]["median"] for a in labels]
+    iqr = [[values[i] - results[a][measure]["q25"] for i, a in enumerate(labels)],
+           [results[a][measure]["q75"] - values[i] for i, a in enumerate(labels)]]
+    return bar_chart(labels, {"median": values}, {"median": iqr}, 1.0, "relative displacement (Eq. 6)", title, path)

@@ -2,10 +2,10 @@
 
 Two questions per augmentation of the pretraining policy:
 - how far does it move the representation: 1 - cos(h(x), h(t(x))) with h the frozen backbone,
-  measured with that augmentation alone (as the equivariance measures, `equivariance.py`);
+  measured with that augmentation alone (as the equivariance measures, `augmentation_views.py`);
 - can its parameters be recovered: a ridge-regression probe from concat[h(x), h(t(x))] (views of
   the full policy) to the standardised Appendix A.1 parameters, fit on one split and scored on
-  another, R^2 per parameter group (`ParamLayout.groups()`).
+  another, R^2 per parameter group (`AugmentationLayout.groups()`).
 
 An invariant representation (SimCLR's aim) moves little and hides its parameters (R^2 near 0);
 EquiMod's claim is that it keeps them.
@@ -22,7 +22,8 @@ from omegaconf import DictConfig
 from torch.nn import functional as F
 
 from solo_equimod.augment import layout_for, policies_from_config
-from solo_equimod.eval.equivariance import ViewsConfig, encode_views, summarize, view_loader
+from solo_equimod.eval.displacement import summarize
+from solo_equimod.eval.encoded_views import ViewsConfig, encode_views, view_loader
 from solo_equimod.eval.loading import load_for_eval
 from solo_equimod.eval.reports import method_label, report_path
 from solo_equimod.run.atomic import refuse_existing, write_json

@@ -4,7 +4,8 @@ online linear classifier.
 A step takes a named `Batch` (`solo_equimod.data.batch`), lets the batch stage make the objectives'
 inputs from the uint8 original and normalise every input once (`methods/batch_stage.py`), encodes
 every input that the method or an objective asks for once (`encode_batch`), and returns the method's loss plus
-`sum_k weight_k * objective_k` (`ssl_step`). Subclasses implement `invariance_step(view_feats, batch)`.
+`sum_k weight_k * objective_k` (`ssl_step`). Subclasses implement `method_loss(view_feats, batch)`: the
+base method's own loss (an invariance loss; SIE's whole loss; zero for ESSL, all of whose loss is objectives).
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from solo_equimod.backbones import FeatureMapTap, build_backbone
 from solo_equimod.config.defaults_version import CONFIG_VERSION
 from solo_equimod.config.settings import Settings, parse_settings, setting
 from solo_equimod.data.batch import Batch, LabelledBatch, batch_input
-from solo_equimod.data.datasets import DATASET_INFO
-from solo_equimod.heads import HEAD_BATCHES
+from solo_equimod.data.dataset_info import DATASET_INFO
+from solo_equimod.head_batching import HEAD_BATCHES
 from solo_equimod.methods.batch_stage import BatchStage
 from solo_equimod.objectives import OBJECTIVES, HeadConditioner, PredictsViews, PredictsViewsFromExample
 from solo_equimod.objectives.base import Features, ObjectiveContext
@@ -50,7 +51,7 @@ class BaseMethod(pl.LightningModule):
     `method_kwargs.equimod` is made canonical first (`objectives.compose.canonical_config`)."""
 
     SETTINGS: ClassVar[type[MethodSettings]] = MethodSettings  # its `method_kwargs` declaration
-    # True: `invariance_step` gets the views' pre-pool feature maps (B, C, H, W), not pooled features
+    # True: `method_loss` gets the views' pre-pool feature maps (B, C, H, W), not pooled features
     READS_FEATURE_MAPS: ClassVar[bool] = False
     # True: its projector is built with `conditioned` on `head_input_dim` and reads `head_inputs`, so a
     # HeadConditioner (CASSLE) can condition it on the views' parameters
@@ -93,8 +94,9 @@ class BaseMethod(pl.LightningModule):
         """Modules trained by the SSL loss (the classifier has its own parameter group)."""
         return [self.backbone, self.objectives]
 
-    def invariance_step(self, view_feats: list[torch.Tensor], batch: Batch) -> dict[str, torch.Tensor]:
-        """Invariance loss from the views' backbone features (and the batch: images, params); at least {"loss"}."""
+    def method_loss(self, view_feats: list[torch.Tensor], batch: Batch) -> dict[str, torch.Tensor]:
+        """The base method's own loss, before any objective's, from the views' backbone features (and the
+        batch: images, params): an invariance loss, SIE's whole loss, ESSL's zero; at least {"loss"}."""
         raise NotImplementedError  # abstract
 
     # ----- projection heads, conditioned on the views' parameters when an objective says so --------
@@ -188,7 +190,7 @@ class BaseMethod(pl.LightningModule):
         owner's name} and the features; total = method loss + sum_k weight_k * objective_k (Eq. 4)."""
         batch = self.batch_stage(batch)
         feats = self.encode_batch(batch)
-        out = self.invariance_step(feats["views" + FEATURE_MAP if self.READS_FEATURE_MAPS else "views"], batch)
+        out = self.method_loss(feats["views" + FEATURE_MAP if self.READS_FEATURE_MAPS else "views"], batch)
         loss = out.pop("loss")
         terms = {f"{self.cfg.method}_loss": loss, **{f"{self.cfg.method}_{k}": v for k, v in out.items()}}
         for name, objective in self.objectives.items():

@@ -13,7 +13,7 @@ from torch import nn
 
 from solo_equimod.config.settings import setting
 from solo_equimod.data.batch import Batch
-from solo_equimod.heads import apply_heads
+from solo_equimod.head_batching import apply_heads
 from solo_equimod.methods.base import MethodSettings
 from solo_equimod.methods.momentum import MomentumProjectedMethod, MomentumSettings
 
@@ -40,7 +40,7 @@ class BYOL(MomentumProjectedMethod):
     def learnable_params(self) -> list[nn.Module]:
         return super().learnable_params + [self.predictor]
 
-    def invariance_step(self, view_feats: list[torch.Tensor], batch: Batch) -> dict[str, torch.Tensor]:
+    def method_loss(self, view_feats: list[torch.Tensor], batch: Batch) -> dict[str, torch.Tensor]:
         mode = self.kwargs.head_batches  # "joint": both views in one call per head, as the official code
         p1, p2 = apply_heads(self.predictor, mode, apply_heads(self.projector, mode, self.head_inputs(view_feats, batch)))
         with torch.no_grad():

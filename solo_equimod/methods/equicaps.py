@@ -17,7 +17,7 @@ from solo_equimod.data.batch import Batch
 from solo_equimod.data.param_spec import param_spec
 from solo_equimod.data.views3d import QUAT_NAMES
 from solo_equimod.errors import ConfigError
-from solo_equimod.heads import HEAD_BATCHES, apply_heads
+from solo_equimod.head_batching import HEAD_BATCHES, apply_heads
 from solo_equimod.losses.equicaps import equicaps_loss, frobenius_normalised
 from solo_equimod.methods.base import BaseMethod, MethodSettings
 from solo_equimod.methods.capsules import CapsuleProjector, quat_matrix
@@ -81,7 +81,7 @@ class EquiCaps(BaseMethod):
         poses = z.view(z.shape[0], -1, 3, 3) @ quat_matrix(g[:, :4]).unsqueeze(1)
         return frobenius_normalised(poses).flatten(1)
 
-    def invariance_step(self, view_maps: list[torch.Tensor], batch: Batch) -> dict[str, torch.Tensor]:
+    def method_loss(self, view_maps: list[torch.Tensor], batch: Batch) -> dict[str, torch.Tensor]:
         k = self.kwargs
         capsules = apply_heads(self._capsules, k.head_batches, view_maps)
         (x_inv, x_pose), (y_inv, y_pose) = (c.split([k.num_caps, 9 * k.num_caps], 1) for c in capsules)

@@ -12,6 +12,6 @@ from solo_equimod.methods.base import BaseMethod
 
 
 class ESSL(BaseMethod):
-    def invariance_step(self, view_feats: list[torch.Tensor], batch: Batch) -> dict[str, torch.Tensor]:
+    def method_loss(self, view_feats: list[torch.Tensor], batch: Batch) -> dict[str, torch.Tensor]:
         """No invariance term: a zero loss."""
         return {"loss": view_feats[0].new_zeros(())}

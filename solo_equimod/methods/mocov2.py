@@ -64,7 +64,7 @@ class MoCoV2(MomentumProjectedMethod):
         for name in ("bank", "bank_ptr"):  # lightly keeps the queue out of the state_dict; a resumed run needs it
             queue.register_buffer(name, getattr(queue, name), persistent=True)
 
-    def invariance_step(self, view_feats: list[torch.Tensor], batch: Batch) -> dict[str, torch.Tensor]:
+    def method_loss(self, view_feats: list[torch.Tensor], batch: Batch) -> dict[str, torch.Tensor]:
         """Queries from the first view, keys from the second (MoCo's one direction); the keys are enqueued."""
         with torch.no_grad():
             keys = self.momentum_projector(*self.head_inputs([self.encode_momentum(batch["views"][1])], batch, [1]))

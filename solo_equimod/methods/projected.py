@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from solo_equimod.data.batch import Batch
-from solo_equimod.heads import apply_heads
+from solo_equimod.head_batching import apply_heads
 from solo_equimod.methods.base import BaseMethod
 
 
@@ -32,6 +32,6 @@ class ProjectedPairMethod(TrainsProjector, BaseMethod):
 
     criterion: nn.Module
 
-    def invariance_step(self, view_feats: list[torch.Tensor], batch: Batch) -> dict[str, torch.Tensor]:
+    def method_loss(self, view_feats: list[torch.Tensor], batch: Batch) -> dict[str, torch.Tensor]:
         z1, z2 = apply_heads(self.projector, self.kwargs.head_batches, self.head_inputs(view_feats, batch))
         return {"loss": self.criterion(z1, z2)}

@@ -16,7 +16,7 @@ from solo_equimod.config.settings import setting
 from solo_equimod.data.batch import Batch
 from solo_equimod.data.param_spec import param_spec
 from solo_equimod.errors import ConfigError
-from solo_equimod.heads import HEAD_BATCHES, apply_heads
+from solo_equimod.head_batching import HEAD_BATCHES, apply_heads
 from solo_equimod.losses.sie import sie_loss
 from solo_equimod.methods.base import BaseMethod, MethodSettings
 from solo_equimod.methods.sie_heads import HypernetPredictor, sie_projector
@@ -76,7 +76,7 @@ class SIE(BaseMethod):
     def predict(self, z: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         return self.predictor(z, g)
 
-    def invariance_step(self, view_feats: list[torch.Tensor], batch: Batch) -> dict[str, torch.Tensor]:
+    def method_loss(self, view_feats: list[torch.Tensor], batch: Batch) -> dict[str, torch.Tensor]:
         k, mode = self.kwargs, self.kwargs.head_batches
         inv = apply_heads(self.projector_inv, mode, [h[:, :self.inv_dim] for h in view_feats]) if self.inv_dim else None
         eq = apply_heads(self.embed, mode, view_feats)

@@ -17,7 +17,7 @@ from lightly.models.modules.heads import ProjectionHead
 from torch import nn
 from torch.nn import functional as F
 
-from solo_equimod.augment.params import ParamLayout
+from solo_equimod.augment.params import AugmentationLayout
 from solo_equimod.augment.policy import ViewPolicy, layout_for, policies_from_config
 from solo_equimod.config.settings import setting
 from solo_equimod.data.batch import Batch
@@ -30,7 +30,7 @@ from solo_equimod.objectives.base import Features, Objective, ObjectiveContext, 
 FLIP_MODES = ("per_view", "first_view")
 
 
-def crop_code(params: torch.Tensor, layout: ParamLayout, image_size: torch.Tensor) -> torch.Tensor:
+def crop_code(params: torch.Tensor, layout: AugmentationLayout, image_size: torch.Tensor) -> torch.Tensor:
     """(top/H, left/W, height/H, width/W) of each view's crop: the official RandomResizedCrop's vector."""
     names = layout.names
     x, y, w, h = (params[:, names.index(k)] for k in ("crop_x", "crop_y", "crop_width", "crop_height"))
@@ -38,7 +38,7 @@ def crop_code(params: torch.Tensor, layout: ParamLayout, image_size: torch.Tenso
     return torch.stack([y / height, x / width, h / height, w / width], dim=1)
 
 
-def flipped(params: torch.Tensor, layout: ParamLayout) -> torch.Tensor:
+def flipped(params: torch.Tensor, layout: AugmentationLayout) -> torch.Tensor:
     """Whether each view was flipped (never, when the policy cannot flip)."""
     if "flip_applied" not in layout.names:
         return torch.zeros(params.shape[0], dtype=torch.bool, device=params.device)
@@ -56,7 +56,7 @@ def crop_difference(box_a: torch.Tensor, box_b: torch.Tensor, flip_a: torch.Tens
     return crop_centre_size(box_a, flip_a) - crop_centre_size(box_b, flip_b)
 
 
-def color_code(params: torch.Tensor, layout: ParamLayout, policy: ViewPolicy) -> torch.Tensor:
+def color_code(params: torch.Tensor, layout: AugmentationLayout, policy: ViewPolicy) -> torch.Tensor:
     """Per jitter factor (factor - 1) / width of its range (hue / width), as the official _extract_w;
     0 when jitter was not applied (the encoded factors are then 1, 1, 1, 0)."""
     strengths = (policy.brightness, policy.contrast, policy.saturation)

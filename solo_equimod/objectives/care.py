@@ -23,7 +23,7 @@ from lightly.models.modules.heads import ProjectionHead
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from solo_equimod.augment.batched import apply_batch
+from solo_equimod.augment.batched_applier import apply_batch
 from solo_equimod.augment.policy import ViewPolicy, policy_from_config
 from solo_equimod.augment.sampler import sample_views
 from solo_equimod.config.settings import setting

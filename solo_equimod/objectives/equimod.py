@@ -19,7 +19,7 @@ from solo_equimod.config.settings import setting
 from solo_equimod.data.batch import Batch
 from solo_equimod.data.param_spec import param_spec
 from solo_equimod.errors import ConfigError
-from solo_equimod.heads import HEAD_BATCHES, apply_heads
+from solo_equimod.head_batching import HEAD_BATCHES, apply_heads
 from solo_equimod.losses.equimod import VARIANTS, equimod_loss
 from solo_equimod.objectives.base import Features, Objective, ObjectiveContext, ObjectiveSettings
 

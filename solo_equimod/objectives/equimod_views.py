@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import torch
 
 from solo_equimod.data.batch import Batch
-from solo_equimod.heads import apply_heads
+from solo_equimod.head_batching import apply_heads
 from solo_equimod.losses.equimod import equimod_loss
 from solo_equimod.objectives.base import Features, ObjectiveSettings
 from solo_equimod.objectives.equimod import EquiMod, EquiModSettings

@@ -19,7 +19,7 @@ from solo_equimod.augment.policy import policies_from_config
 from solo_equimod.augment.pretext import policy_variant, rotated_views
 from solo_equimod.config.settings import setting
 from solo_equimod.data.batch import Batch
-from solo_equimod.data.datasets import DATASET_INFO
+from solo_equimod.data.dataset_info import DATASET_INFO
 from solo_equimod.errors import ConfigError
 from solo_equimod.objectives.base import Features, Objective, ObjectiveContext, ObjectiveSettings
 

@@ -30,7 +30,7 @@ from lightly.loss import NTXentLoss
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from solo_equimod.augment.batched import apply_batch
+from solo_equimod.augment.batched_applier import apply_batch
 from solo_equimod.augment.params import AUGMENTATION_FIELDS
 from solo_equimod.augment.policy import layout_for, policies_from_config
 from solo_equimod.augment.sampler import sample_views

@@ -19,7 +19,7 @@ from torch.nn import functional as F
 from solo_equimod.augment.pretext import TASKS, task_crop, task_sample
 from solo_equimod.config.settings import setting
 from solo_equimod.data.batch import Batch
-from solo_equimod.data.datasets import DATASET_INFO
+from solo_equimod.data.dataset_info import DATASET_INFO
 from solo_equimod.objectives.base import Features, Objective, ObjectiveContext, ObjectiveSettings
 
 

@@ -14,7 +14,7 @@ from solo_equimod.config.preflight import check_pretrain_config
 from solo_equimod.config.schema import validate
 from solo_equimod.data.batch import PipelineRequests
 from solo_equimod.data.checks import check_data_config, check_pretrain_data
-from solo_equimod.data.datasets import num_classes_of
+from solo_equimod.data.describe import num_classes_of
 from solo_equimod.data.pretrain import PretrainDataModule
 from solo_equimod.methods import METHODS
 from solo_equimod.objectives.compose import pipeline_requests

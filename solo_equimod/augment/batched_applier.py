@@ -27,8 +27,8 @@ import functools
 import torch
 import torch.nn.functional as nnf
 
-from solo_equimod.augment.apply import color_shift
 from solo_equimod.augment.params import JITTER_OPS, BatchViewParams
+from solo_equimod.augment.per_image_applier import color_shift
 from solo_equimod.augment.policy import ViewPolicy
 from solo_equimod.precision import float32_region
 
