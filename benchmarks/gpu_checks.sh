@@ -22,12 +22,12 @@ PY=${PYTHON:-python}
 OUT=${OUT:-benchmarks/results}
 mkdir -p "$OUT"
 if [[ "${1:-}" == "--cpu" ]]; then
-  DEVICE=cpu; WORKERS=2; TESTS="tests/test_batched_applier.py -k hand_made"
+  DEVICE=cpu; WORKERS=2; TESTS="tests/augment/test_batched_applier.py -k hand_made"
   CIFAR="--batch-size 64 --limit 256 --epochs 1 --rounds 1 --tensor-images 512"; IMAGENET="--batch-size 16 --limit 32 --epochs 1 --rounds 1"
   TRAIN="--backbones tiny_cnn --batch-size 64 --synthetic 512 --steps 3 --warmup 2 --rounds 1 --threads 1 +backbone.kwargs.width=8"
   EPOCH="--backbone tiny_cnn --batch-size 64 --images 512 --warmup 2 +backbone.kwargs.width=8"; EPOCH_LIMIT=400
 else
-  DEVICE=cuda; WORKERS=8; TESTS="tests/test_sampler.py tests/test_batched_applier.py tests/test_dali.py tests/test_tensor_loader.py"
+  DEVICE=cuda; WORKERS=8; TESTS="tests/augment/test_sampler.py tests/augment/test_batched_applier.py tests/data/test_dali.py tests/data/test_tensor_loader.py"
   CIFAR="--batch-size 512 --limit 8192 --epochs 1 --rounds 3 --tensor-images 50000"; IMAGENET="--batch-size 128 --limit 1024 --epochs 1 --rounds 2"
   # 50,000 / 512 = 97 steps = one epoch: 7 warm-up + 90 timed
   TRAIN="--backbones resnet18 --batch-size 512 --synthetic 50000 --steps 90 --warmup 7 --rounds 2"

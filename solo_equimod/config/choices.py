@@ -1,7 +1,7 @@
 """The names the schema accepts for the settings whose implementations live on upper floors: the
 dataset builders (`data.datasets.DATASET_INFO`), the loaders (`data.pretrain.FORMAT_INPUTS`), the 3D
 groups (`data.views3d.GROUPS`) and the optimisers (`optim.OPTIMIZER_CLASSES`) are keyed by these names,
-which tests/test_config.py checks, so a name is declared here once and implemented there."""
+which tests/config/test_schema.py checks, so a name is declared here once and implemented there."""
 
 DATASETS: tuple[str, ...] = (
     "cifar10", "cifar100", "stl10", "imagenet", "imagenet100", "custom", "synthetic", "3diebench", "factors3d",

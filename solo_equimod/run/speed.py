@@ -9,7 +9,7 @@ online classifier stay eager: they are cheap, and a traced all-gather is where t
 disagree most. Shapes are `dynamic=None` (Dynamo's automatic dynamic shapes): the backbone sees
 several batch sizes per step (the views together, the original, extras) and a smaller last batch,
 so the first new size marks the batch dimension dynamic and each network compiles a bounded number
-of times (see tests/test_compile.py), never once per step.
+of times (see tests/run/test_compile.py), never once per step.
 """
 
 from __future__ import annotations

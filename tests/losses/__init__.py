@@ -1,0 +1,1 @@
+"""Tests of solo_equimod.losses."""
