@@ -60,13 +60,25 @@ def test_made_inputs_are_normalised_and_an_original_only_made_from_is_not(tmp_pa
         torch.testing.assert_close(staged["extras"]["care"][key], _normalised(made[key], "synthetic"))
 
 
-def test_a_normalised_original_or_a_float_made_image_is_refused_by_name(tmp_path: Path,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_staged_batch_passes_through_unchanged(tmp_path: Path) -> None:
+    model = _model(tmp_path, "simclr_equimod")
+    staged = model.batch_stage(fixed_batch(model.cfg))
+    again = model.batch_stage(staged)  # a normalised (floating-point) original is not normalised twice
+    assert again["original"] is staged["original"] and again["views"] is staged["views"]
+
+
+def test_an_original_that_is_not_levels_or_a_float_made_image_is_refused_by_name(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = _model(tmp_path, "simclr_equimod")
+    batch = fixed_batch(model.cfg)
+    with pytest.raises(ValueError, match=r"batch\['original'\] must be uint8 levels or normalised floats "
+                                         r"\(B, 3, H, W\), got torch.int64 \(16, 3, 32, 32\)"):
+        model.batch_stage({**batch, "original": batch["original"].long()})
     model = _model(tmp_path, "simclr", objectives={"care": {"chunks": 4}})
     batch = fixed_batch(model.cfg)
     with pytest.raises(ValueError, match=r"batch\['original'\] must be uint8 levels \(B, 3, H, W\), got "
-                                         r"torch.float32 \(16, 3, 32, 32\): the batch stage normalises it"):
-        model.batch_stage({**batch, "original": _normalised(batch["original"], "synthetic")})
+                                         r"torch.float32 \(16, 3, 32, 32\): the batch stage normalises levels"):
+        model.batch_stage({**batch, "original": _normalised(batch["original"], "synthetic")})  # CARE makes from it
     care = model.objectives["care"]
     derive = care.derive
     monkeypatch.setattr(care, "derive", lambda b: {"extras": {"care": {
