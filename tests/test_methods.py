@@ -7,6 +7,7 @@ import torch
 
 from solo_equimod.augment import layout_for, policies_from_config
 from solo_equimod.checkpoints import load_method
+from solo_equimod.data.datasets import DATASET_INFO
 from solo_equimod.methods import METHODS
 from solo_equimod.objectives import METHOD_ALIASES
 from solo_equimod.training import pretrain
@@ -27,14 +28,21 @@ def test_registry_has_the_baselines_and_their_equimod_names(tmp_path):
         assert list(METHODS[base](tiny_pretrain_cfg(base, tmp_path, **{"data.num_classes": 10})).objectives) == []
 
 
-def fixed_batch(cfg, n=16) -> dict:
+def fixed_batch(cfg, n=16, levels: bool = True) -> dict:
+    """Seeded inputs of every kind; the original as uint8 levels (as loaders deliver it) that normalise to
+    about N(0, 1) per channel, like the views and real images (`levels=False`: that N(0, 1) draw itself, an
+    original already normalised, for a test that skips the batch stage)."""
     g = torch.Generator().manual_seed(0)
     dim = layout_for(policies_from_config(cfg.augmentations)).dim
-    return {"index": torch.arange(n), "views": [torch.randn(n, 3, 32, 32, generator=g) for _ in range(2)],
-            "params": [torch.randn(n, dim, generator=g) for _ in range(2)], "image_size": torch.full((n, 2), 32),
-            "original": torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g),
-            "target": torch.randint(0, 10, (n,), generator=g),
-            "extras": {}}
+    info = DATASET_INFO[cfg.data.dataset]
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (info.mean, info.std))
+    views = [torch.randn(n, 3, 32, 32, generator=g) for _ in range(2)]
+    params = [torch.randn(n, dim, generator=g) for _ in range(2)]
+    original = torch.randn(n, 3, 32, 32, generator=g)
+    if levels:
+        original = ((mean + std * original) * 255).round().clamp(0, 255).to(torch.uint8)
+    return {"index": torch.arange(n), "views": views, "params": params, "image_size": torch.full((n, 2), 32),
+            "original": original, "target": torch.randint(0, 10, (n,), generator=g), "extras": {}}
 
 
 def train_on_fixed_batch(model, batch, steps: int = 30) -> list[dict[str, float]]:
