@@ -5,16 +5,24 @@ from __future__ import annotations
 import torch
 
 from solo_equimod.augment import layout_for, policies_from_config
+from solo_equimod.data.dataset_info import DATASET_INFO
 
 
-def fixed_batch(cfg, n=16) -> dict:
+def fixed_batch(cfg, n=16, levels: bool = True) -> dict:
+    """Seeded inputs of every kind; the original as uint8 levels (as loaders deliver it) that normalise to
+    about N(0, 1) per channel, like the views and real images (`levels=False`: that N(0, 1) draw itself, an
+    original already normalised, which the batch stage passes through)."""
     g = torch.Generator().manual_seed(0)
     dim = layout_for(policies_from_config(cfg.augmentations)).dim
-    return {"index": torch.arange(n), "views": [torch.randn(n, 3, 32, 32, generator=g) for _ in range(2)],
-            "params": [torch.randn(n, dim, generator=g) for _ in range(2)], "image_size": torch.full((n, 2), 32),
-            "original": torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g),
-            "target": torch.randint(0, 10, (n,), generator=g),
-            "extras": {}}
+    info = DATASET_INFO[cfg.data.dataset]
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (info.mean, info.std))
+    views = [torch.randn(n, 3, 32, 32, generator=g) for _ in range(2)]
+    params = [torch.randn(n, dim, generator=g) for _ in range(2)]
+    original = torch.randn(n, 3, 32, 32, generator=g)
+    if levels:
+        original = ((mean + std * original) * 255).round().clamp(0, 255).to(torch.uint8)
+    return {"index": torch.arange(n), "views": views, "params": params, "image_size": torch.full((n, 2), 32),
+            "original": original, "target": torch.randint(0, 10, (n,), generator=g), "extras": {}}
 
 
 def train_on_fixed_batch(model, batch, steps: int = 30) -> list[dict[str, float]]:

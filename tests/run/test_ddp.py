@@ -135,7 +135,8 @@ def _care_batch(lo: int, hi: int) -> Batch:
     and the single one see the same transformations (drawing them is tested in test_care.py)."""
     batch = _batch(1, lo, hi)
     gen = torch.Generator().manual_seed(2)
-    views = [torch.randn(WORLD * PER_RANK, 3, 32, 32, generator=gen)[lo:hi] for _ in range(2)]
+    views = [torch.randint(0, 256, (WORLD * PER_RANK, 3, 32, 32), dtype=torch.uint8, generator=gen)[lo:hi]
+             for _ in range(2)]  # uint8 levels, as CARE's `derive` makes them
     return {**batch, "extras": {"care": {"view1": views[0], "view2": views[1]}}}
 
 
