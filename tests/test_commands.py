@@ -57,9 +57,9 @@ def test_names_resolve_to_the_shipped_folders():
     # `+` cannot add a key the schema lacks either: the same message, no advice to use `+`
     ("+optimizer.learning_rate=0.1", "optimizer.learning_rate is not a setting; did you mean optimizer.lr? the valid "
                                      f"keys under optimizer are: {OPTIMIZER_KEYS}"),
-    ("objectives.equimd.weight=1", "objectives.equimd.weight is not a setting; did you mean objectives.equimod? the "
-                                   "valid keys under objectives are: augself, care, cassle, equimod, rotation, "
-                                   "stl, transform_prediction"),
+    ("objectives.equimd.weight=1", "objectives.equimd.weight is not a setting; did you mean objectives.equimod or "
+                                   "objectives.equimod_views? the valid keys under objectives are: augself, care, "
+                                   "cassle, equimod, equimod_views, rotation, stl, transform_prediction"),
     # a declared key this config does not have: `+` is the fix, and only here is it suggested
     ("objectives.rotation.weight=0.4", "objectives.rotation.weight is not in the config 'byol_equimod': to add it, "
                                        "write +objectives.rotation.weight=0.4"),
