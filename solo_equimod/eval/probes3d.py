@@ -5,7 +5,7 @@ eval_color_prediction.py), each on the chosen parts of the representation:
 - rotation: concat[h_a, h_b] of two views -> MLP 2d -> 1024 -> 1024 -> 4 regressing quat(R_a^-1 R_b),
   MSE, Adam 1e-3, batch 256, pairs resampled each epoch; R^2 = 1 - SS_res / SS_tot on the validation
   objects, twice: `r2` with ONE scalar mean over all components and rows in SS_tot (SIE's and EquiCaps'
-  r2_score), `r2_per_component` with each component's own mean (0 for predicting the mean);
+  r2_score), `r2_column_means` with each component's own mean (0 for predicting the mean);
 - color: the same protocol for the floor and spot hue deltas (latent_b - latent_a at [3, 6], no wrap).
 
 Features are computed once (the backbone is frozen and in eval mode, so they do not change).
@@ -46,14 +46,14 @@ def r2_scalar(y_true: torch.Tensor, y_pred: torch.Tensor) -> float:
     return float(1 - ((y_true - y_pred) ** 2).sum() / ((y_true - y_true.mean()) ** 2).sum())
 
 
-def r2_per_component(y_true: torch.Tensor, y_pred: torch.Tensor) -> float:
+def r2_column_means(y_true: torch.Tensor, y_pred: torch.Tensor) -> float:
     """1 - SS_res / SS_tot, SS_tot around each component's (column's) own mean: predicting the mean scores 0."""
     y_true, y_pred = y_true.double(), y_pred.double()
     return float(1 - ((y_true - y_pred) ** 2).sum() / ((y_true - y_true.mean(0)) ** 2).sum())
 
 
 def r2_scores(y_true: torch.Tensor, y_pred: torch.Tensor) -> dict[str, float]:
-    return {"r2": r2_scalar(y_true, y_pred), "r2_per_component": r2_per_component(y_true, y_pred)}
+    return {"r2": r2_scalar(y_true, y_pred), "r2_column_means": r2_column_means(y_true, y_pred)}
 
 
 def _fit(model: nn.Module, loss_fn: Callable, draw: Callable[[np.random.Generator], tuple], cfg: DictConfig) -> None:
@@ -127,7 +127,7 @@ def run_probe(kind: str, raw_cfg: DictConfig | dict[str, Any]) -> dict[str, Any]
     else:
         both = {name: regression_r2(train, val, part, TARGETS[kind], cfg) for name, part in parts.items()}
         scores = {name: r2["r2"] for name, r2 in both.items()}
-        fields = {"r2_per_component": {name: r2["r2_per_component"] for name, r2 in both.items()},
+        fields = {"r2_column_means": {name: r2["r2_column_means"] for name, r2 in both.items()},
                  "r2_of_component_means": mean_predictor_r2(train, val, TARGETS[kind], cfg)}
         metric = "r2"
     report = {**report_fields(cfg, method), "measure": kind, "metric": metric, "epochs": cfg.max_epochs, **fields,
