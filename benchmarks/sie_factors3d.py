@@ -36,7 +36,7 @@ from solo_equimod.hydra_schemas import register_schemas
 from solo_equimod.training import pretrain
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIGS = ("sie", "sie_rotcolor", "equicaps", "vicreg", "simclr", "vicreg_equimod", "simclr_equimod")
+CONFIGS = ("sie", "vicreg", "simclr", "equicaps", "sie_rotcolor", "vicreg_equimod", "simclr_equimod")  # run in this order
 MORE_CONFIGS = ("sie_novar", "sie_equi_only", "simclr_augself")  # shipped too; --configs runs them
 BATCH = 64  # the configs' batch size
 MEASURES = ("top1", "rotation", "color")
@@ -189,7 +189,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=(*CONFIGS, *MORE_CONFIGS))
     parser.add_argument("--width", type=int, default=16, help="tiny_cnn width (features: 4 x width)")
-    parser.add_argument("--epochs", type=int, default=200, help="pretraining epochs")
+    parser.add_argument("--epochs", type=int, default=100, help="pretraining epochs")
     parser.add_argument("--size", type=int, default=16, help="side the 32 px renderings are resized to")
     parser.add_argument("--train-objects", type=int, default=384, help="factors3d training objects (6 classes)")
     parser.add_argument("--probe-epochs", type=int, default=300, help="epochs of each probe (SIE's)")
@@ -211,6 +211,8 @@ def main() -> None:
     if todo:
         print(f"rendered every view in {warm_renderings(args):.0f} s", flush=True)
     for seed, config in todo:
+        if (out / "runs" / f"{config}-s{seed}.json").is_file():  # finished meanwhile by another process
+            continue
         write_json({**run_one(config, seed, args, out), "settings": settings}, out / "runs" / f"{config}-s{seed}.json")
         print(json.dumps(json.loads((out / "runs" / f"{config}-s{seed}.json").read_text())), flush=True)
     results = [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*.json"))]
