@@ -165,9 +165,9 @@ def floors(results: list[dict[str, Any]]) -> str:
     chance_pre = float(np.mean(1 - (quats[a] * quats[b]).sum(1) ** 2))  # the neighbour: a random val view
     lines = [f"- majority top-1: {mean_std([r['majority_top1'] for r in first.values()])}"]
     for kind in ("rotation", "color"):
-        for key, label in (("r2", "per-component means"), ("r2_scalar_mean", "scalar mean")):
-            lines.append(f"- {kind} R² of the training pairs' per-component mean ({label}): "
-                         f"{mean_std([r[kind]['floor'][key] for r in first.values()])}")
+        floor = {key: mean_std([r[kind]["floor"][key] for r in first.values()]) for key in ("r2", "r2_scalar_mean")}
+        lines.append(f"- {kind}, predicting the training pairs' per-component mean: R² (per-comp. means) {floor['r2']}, "
+                     f"R² (scalar mean) {floor['r2_scalar_mean']}")
     lines.append(f"- chance over {views} views: MRR {chance_mrr:.3f} (H_{views} / {views}), H@1 {1 / views:.3f}, "
                  f"H@5 {5 / views:.3f}; PRE of a random neighbour {chance_pre:.3f}")
     return "\n".join(lines)
@@ -217,7 +217,8 @@ def main() -> None:
         print(json.dumps(json.loads((out / "runs" / f"{config}-s{seed}.json").read_text())), flush=True)
     results = [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*.json"))]
     used = sorted({json.dumps(r["settings"], sort_keys=True) for r in results})
-    header = (f"machine: {platform.machine()} CPU, {torch.get_num_threads()} threads, shared with other jobs; "
+    header = (f"machine: 2-core {platform.machine()} CPU shared with other jobs, {torch.get_num_threads()} torch thread "
+              f"per process; "
               f"settings: {', '.join(used)}\n\n")
     text = header + table(results) + "\n\nFloors and chance:\n\n" + floors(results) + "\n"
     write_text(out / "table.md", text)
