@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
 
 from solo_equimod.atomic import write_json, write_text
 from solo_equimod.config import validate
@@ -60,13 +61,18 @@ def probe_settings(args: argparse.Namespace, seed: int) -> dict[str, Any]:
             "seed": seed, "overwrite": True}
 
 
-def run_one(config: str, seed: int, args: argparse.Namespace, out: Path) -> dict[str, Any]:
+def bench_config(config: str, seed: int, args: argparse.Namespace, out: Path) -> DictConfig:
+    """The shipped config at the bench's setting, validated."""
     register_schemas()
     with initialize_config_dir(str(REPO / "scripts/pretrain/factors3d"), version_base="1.3"):
         cfg = compose(config_name=config, overrides=pretrain_overrides(config, seed, args, out))
     for view in cfg.augmentations:  # the renderings resized to --size (Resize + Normalize, as SIE's --resolution)
         view.crop_size = args.size
-    cfg = validate(cfg)
+    return validate(cfg)
+
+
+def run_one(config: str, seed: int, args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    cfg = bench_config(config, seed, args, out)
     start = time.time()
     ckpt = str(pretrain(cfg))
     train_s = time.time() - start
