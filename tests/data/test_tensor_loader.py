@@ -106,7 +106,6 @@ def test_memory_need_is_checked_before_the_run_folder_from_headers(tmp_path: Pat
     from solo_equimod.config.schema import validate
     from solo_equimod.data.checks import check_pretrain_data
     from solo_equimod.data.datasets import build_dataset
-
     from tests.conftest import tiny_pretrain_cfg
 
     root = write_image_folder(tmp_path / "train", classes=2, per_class=5, size=(40, 30))  # 10 x 3 x 40 x 30 = 36,000 B

@@ -17,7 +17,7 @@ from solo_equimod.data.views3d import GROUPS
 from solo_equimod.eval.__main__ import main as eval_main
 from solo_equimod.eval.objects import EncodedObjects
 from solo_equimod.eval.prediction3d import embed_and_predict, prediction_error, ranks, retrieval
-from solo_equimod.eval.probes3d import TARGETS, r2_scalar, regression_r2
+from solo_equimod.eval.probes3d import TARGETS, r2_column_means, r2_scalar, regression_r2
 from solo_equimod.losses.sie import sie_loss
 from solo_equimod.methods import METHODS
 from solo_equimod.run.checkpoints import load_method
@@ -131,11 +131,13 @@ def test_random_predictor_gives_chance_values() -> None:
     assert pre == pytest.approx(chance, abs=0.03)
 
 
-def test_r2_has_one_scalar_mean_and_the_probe_recovers_an_encoded_rotation() -> None:
+def test_r2_has_one_scalar_mean_or_per_component_means_and_the_probe_recovers_an_encoded_rotation() -> None:
     y = torch.tensor([[1.0, 10.0], [3.0, 14.0]])
     mean = float(y.mean())  # one mean over all entries, not per column
     pred = torch.tensor([[2.0, 10.0], [3.0, 13.0]])
     assert r2_scalar(y, pred) == pytest.approx(1 - 2.0 / float(((y - mean) ** 2).sum()))
+    # per column: means 2 and 12, SS_tot = (1 + 1) + (4 + 4) = 10, SS_res = 1 + 1 = 2
+    assert r2_column_means(y, pred) == pytest.approx(1 - 2.0 / 10.0)
     cfg = OmegaConf.create({"max_epochs": 60, "lr": 1e-3, "batch_size": 256, "hidden_dim": 128, "val_pairs": 5,
                             "seed": 0})
     train, val = rotated_objects(60, 10, seed=0), rotated_objects(20, 10, seed=1)
@@ -148,7 +150,8 @@ def test_r2_has_one_scalar_mean_and_the_probe_recovers_an_encoded_rotation() -> 
     for enc in (train, val):
         enc.feats = torch.randn(enc.feats.shape, generator=torch.Generator().manual_seed(2))
     chance = regression_r2(train, val, slice(None), TARGETS["rotation"], cfg)
-    assert good > 0.8 and chance < 0.3
+    assert good["r2"] > 0.8 and chance["r2"] < 0.3
+    assert good["r2_column_means"] > 0.6 and chance["r2_column_means"] < 0.05  # 0: the per-component mean
 
 
 def test_end_to_end_on_the_factor_bench_with_every_measure(tmp_path: Path) -> None:
@@ -222,5 +225,7 @@ def test_the_component_mean_floor_of_the_rotation_r2() -> None:
     y_train = pair_inputs(train, random_pairs(np.random.default_rng(0), 40, 10, 5), slice(0), TARGETS["rotation"])[1]
     y_val = pair_inputs(val, random_pairs(np.random.default_rng(1), 20, 10, 5), slice(0), TARGETS["rotation"])[1]
     sse = ((y_val - y_train.mean(0)) ** 2).sum()
-    assert got == pytest.approx(float(1 - sse / ((y_val - y_val.mean()) ** 2).sum()), rel=1e-6)
-    assert got > 0.1
+    assert got["r2"] == pytest.approx(float(1 - sse / ((y_val - y_val.mean()) ** 2).sum()), rel=1e-6)
+    assert got["r2"] > 0.1
+    assert got["r2_column_means"] == pytest.approx(float(1 - sse / ((y_val - y_val.mean(0)) ** 2).sum()), abs=1e-6)
+    assert abs(got["r2_column_means"]) < 0.05  # the training mean is near the validation mean
