@@ -52,12 +52,6 @@ def normalize(image: torch.Tensor, mean: Sequence[float], std: Sequence[float]) 
     return F.normalize(F.to_dtype(image, torch.float32, scale=True), list(mean), list(std))
 
 
-def denormalize(image: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """The inverse of `normalize`: standardised (..., 3, H, W) -> the uint8 levels the loaders started from."""
-    mean_t, std_t = (image.new_tensor(list(v))[:, None, None] for v in (mean, std))
-    return ((image * std_t + mean_t) * 255).round().clamp(0, 255).to(torch.uint8)
-
-
 def to_uint8_tensor(image: Image.Image | torch.Tensor) -> torch.Tensor:
     """PIL image or uint8 tensor -> uint8 RGB CHW tensor."""
     if isinstance(image, torch.Tensor):
