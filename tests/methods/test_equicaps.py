@@ -30,6 +30,7 @@ from solo_equimod.run.checkpoints import load_method
 from solo_equimod.run.training import pretrain
 from tests.helpers.factors3d import factors3d_cfg
 from tests.helpers.naive import naive_cov, naive_std
+from tests.helpers.training import train_on_fixed_batch
 
 
 def naive_routing(layer: SelfRouting, a: torch.Tensor, pose: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -167,14 +168,7 @@ def test_the_step_reads_the_views_feature_maps_through_the_capsules(tmp_path: Pa
 
 def test_the_loss_goes_down_on_a_fixed_batch_and_a_checkpoint_reloads_exactly(tmp_path: Path) -> None:
     model, batch = _model_and_batch(tmp_path)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    losses = []
-    for _ in range(8):
-        loss = model.ssl_step(batch)[0]["loss"]
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+    losses = [step["loss"] for step in train_on_fixed_batch(model, batch, steps=8)]
     assert losses[-1] < 0.9 * losses[0]
     state = {k: v.clone() for k, v in model.state_dict().items()}
     again = METHODS["equicaps"](model.cfg)

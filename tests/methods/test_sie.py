@@ -24,6 +24,7 @@ from solo_equimod.run.checkpoints import load_method
 from solo_equimod.run.training import pretrain
 from tests.helpers.factors3d import factors3d_cfg
 from tests.helpers.naive import naive_cov, naive_std
+from tests.helpers.training import train_on_fixed_batch
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -60,14 +61,7 @@ def test_sie_loss_decreases_on_a_fixed_batch(tmp_path: Path) -> None:
     quats = torch.nn.functional.normalize(torch.randn(16, 4, generator=g), dim=1)
     batch = {"views": [torch.randn(16, 3, 16, 16, generator=g) for _ in range(2)],
              "params": [torch.tensor([[0.0, 0, 0, 1]]).repeat(16, 1), quats], "target": torch.zeros(16, dtype=torch.long)}
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    losses = []
-    for _ in range(10):
-        loss = model.ssl_step(batch)[0]["loss"]
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
+    losses = [step["loss"] for step in train_on_fixed_batch(model, batch, steps=10)]
     assert losses[-1] < 0.8 * losses[0]
     copy = pickle.loads(pickle.dumps(model))  # models pickle (ddp_spawn), SIE's heads included
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), copy.state_dict().values()))
